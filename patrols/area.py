@@ -1,0 +1,206 @@
+"""An area as a planner configures it: ``area.toml`` and the files it names.
+
+Paths in ``area.toml`` are relative to the file. Loading checks every file and
+field up front, so a bad input is reported before any work or any output.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+from patrols import defaults
+from patrols._csv import read_rows
+from patrols.errors import InputError
+from patrols.sites import Site, read_sites
+from patrols.week import Unit, read_units
+
+
+@dataclass(frozen=True)
+class Station:
+    """A police station: where units start and end their shifts."""
+
+    station_id: str
+    name: str
+    lat: float
+    lon: float
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunable domain settings; defaults from :mod:`patrols.defaults`."""
+
+    hotspot_dwell_min: float = defaults.HOTSPOT_DWELL_MIN
+    protective_dwell_min: float = defaults.PROTECTIVE_DWELL_MIN
+    reserve_share: float = defaults.RESERVE_SHARE
+    max_snap_m: float = defaults.MAX_SNAP_M
+    foot_speed_kmh: float = defaults.FOOT_SPEED_KMH
+    hotspot_candidates: int = defaults.HOTSPOT_CANDIDATES
+    hotspot_min_separation_m: float = defaults.HOTSPOT_MIN_SEPARATION_M
+    time_limit_s: float = defaults.TIME_LIMIT_S
+    timezone: str = defaults.TIMEZONE
+    harm_weights: dict[str, float] = field(default_factory=lambda: dict(defaults.HARM_WEIGHTS))
+    default_harm_weight: float = defaults.DEFAULT_HARM_WEIGHT
+    half_life_days: dict[str, float] = field(default_factory=lambda: dict(defaults.HALF_LIFE_DAYS))
+    default_half_life_days: float = defaults.DEFAULT_HALF_LIFE_DAYS
+    visits_per_week_by_tier: dict[int, int] = field(
+        default_factory=lambda: dict(defaults.VISITS_PER_WEEK_BY_TIER))
+
+    def harm_weight(self, category: str) -> float:
+        """Harm weight of an incident category."""
+        return self.harm_weights.get(category, self.default_harm_weight)
+
+    def half_life(self, category: str) -> float:
+        """Recency half-life (days) of an incident category."""
+        return self.half_life_days.get(category, self.default_half_life_days)
+
+
+@dataclass(frozen=True)
+class Area:
+    """Everything configured for one area, with small tables loaded and checked."""
+
+    name: str
+    path: Path
+    network_path: Path
+    stations_path: Path
+    stations: dict[str, Station]
+    units_path: Path
+    units: list[Unit]
+    sites_path: Path
+    sites: list[Site]
+    incident_paths: list[Path]
+    shifts: dict[str, tuple[time, time]]
+    settings: Settings
+    tension_path: Path | None = None
+    events_path: Path | None = None
+    tile_url: str | None = None
+
+
+def read_stations(path: Path) -> dict[str, Station]:
+    """Read ``police_stations.csv``: ``station_id,name,lat,lon``."""
+    stations: dict[str, Station] = {}
+    for row in read_rows(path, ["station_id", "name", "lat", "lon"]):
+        sid = row.text("station_id")
+        if sid in stations:
+            raise row.error("station_id", f"duplicate station id {sid!r}")
+        lat, lon = row.latlon()
+        stations[sid] = Station(sid, row.text("name", required=False) or sid, lat, lon, row.line)
+    if not stations:
+        raise InputError(path, "no stations listed")
+    return stations
+
+
+def _file(base: Path, toml: Path, raw: Any, key: str) -> Path:
+    if not isinstance(raw, str) or not raw:
+        raise InputError(toml, "must be a file path", field=key)
+    path = (base / raw).resolve()
+    if not path.is_file():
+        raise InputError(toml, f"file not found: {raw}", field=key)
+    return path
+
+
+def _clock(toml: Path, key: str, raw: Any) -> time:
+    try:
+        hh, mm = (int(p) for p in str(raw).split(":"))
+        return time(0 if (hh, mm) == (24, 0) else hh, mm)
+    except ValueError:
+        raise InputError(toml, f"{raw!r} is not a time HH:MM", field=key) from None
+
+
+def _settings(toml: Path, doc: dict[str, Any]) -> Settings:
+    base = Settings()
+    changes: dict[str, Any] = {}
+    known = {f.name: f for f in fields(Settings)}
+    for key, value in (doc.get("defaults") or {}).items():
+        if key not in known or isinstance(getattr(base, key), dict):
+            raise InputError(toml, "unknown setting", field=f"defaults.{key}")
+        kind = type(getattr(base, key))
+        try:
+            value = kind(value)
+        except (TypeError, ValueError):
+            raise InputError(toml, f"must be a {kind.__name__}", field=f"defaults.{key}") from None
+        if isinstance(value, float | int) and value < 0:
+            raise InputError(toml, "must not be negative", field=f"defaults.{key}")
+        changes[key] = value
+    if "reserve_share" in changes and not 0 <= changes["reserve_share"] < 1:
+        raise InputError(toml, "must be in [0, 1)", field="defaults.reserve_share")
+    for table, attr in (("weights", "harm_weights"), ("half_life_days", "half_life_days")):
+        merged = dict(getattr(base, attr))
+        for key, value in (doc.get(table) or {}).items():
+            if not isinstance(value, int | float) or value < 0 or (table != "weights" and value == 0):
+                raise InputError(toml, "must be a positive number", field=f"{table}.{key}")
+            merged[str(key)] = float(value)
+        changes[attr] = merged
+    tiers = dict(base.visits_per_week_by_tier)
+    for key, value in (doc.get("visits_per_week_by_tier") or {}).items():
+        if str(key) not in ("1", "2", "3") or not isinstance(value, int) or value < 0:
+            raise InputError(toml, "tiers 1-3, whole numbers of visits",
+                             field=f"visits_per_week_by_tier.{key}")
+        tiers[int(key)] = value
+    changes["visits_per_week_by_tier"] = tiers
+    return replace(base, **changes)
+
+
+def load_area(path: str | Path) -> Area:
+    """Read and check ``area.toml`` and the small files it names.
+
+    Parameters
+    ----------
+    path
+        The area's TOML file.
+
+    Returns
+    -------
+    Area
+        Stations, units and sites loaded; the network and incidents are read
+        later by their own loaders from the checked paths.
+    """
+    toml = Path(path).resolve()
+    if not toml.is_file():
+        raise InputError(path, "area file not found")
+    try:
+        doc = tomllib.loads(toml.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(toml, f"not valid TOML: {exc}") from None
+    base = toml.parent
+    for key in ("name", "network", "stations", "units", "sites"):
+        if key not in doc:
+            raise InputError(toml, "missing key", field=key)
+    shifts = dict(defaults.SHIFTS)
+    for name, spec in (doc.get("shifts") or {}).items():
+        if not isinstance(spec, dict) or "start" not in spec or "end" not in spec:
+            raise InputError(toml, "a shift needs start and end (HH:MM)", field=f"shifts.{name}")
+        shifts[str(name).lower()] = (_clock(toml, f"shifts.{name}.start", spec["start"]),
+                                     _clock(toml, f"shifts.{name}.end", spec["end"]))
+    incidents = doc.get("incidents", [])
+    if isinstance(incidents, str):
+        incidents = [incidents]
+    if not isinstance(incidents, list):
+        raise InputError(toml, "must be a list of file paths", field="incidents")
+    stations_path = _file(base, toml, doc["stations"], "stations")
+    stations = read_stations(stations_path)
+    settings = _settings(toml, doc)
+    sites_path = _file(base, toml, doc["sites"], "sites")
+    units_path = _file(base, toml, doc["units"], "units")
+    map_cfg = doc.get("map") or {}
+    return Area(
+        name=str(doc["name"]),
+        path=toml,
+        network_path=_file(base, toml, doc["network"], "network"),
+        stations_path=stations_path,
+        stations=stations,
+        units_path=units_path,
+        units=read_units(units_path, set(stations), shifts),
+        sites_path=sites_path,
+        sites=read_sites(sites_path),
+        incident_paths=[_file(base, toml, p, "incidents") for p in incidents],
+        shifts=shifts,
+        settings=settings,
+        tension_path=_file(base, toml, doc["tension"], "tension") if "tension" in doc else None,
+        events_path=_file(base, toml, doc["events"], "events") if "events" in doc else None,
+        tile_url=map_cfg.get("tile_url"),
+    )

@@ -1,0 +1,85 @@
+"""Domain defaults in one visible place, each with where it comes from.
+
+An area can override any of these in its ``area.toml`` (``[defaults]``,
+``[weights]``, ``[half_life_days]``, ``[shifts]``); nothing else in the package
+hard-codes them.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+# Dwell at a hotspot. The Koper curve: a stop needs about 10 minutes to beat a
+# drive-by and 11-15 minutes is best.
+HOTSPOT_DWELL_MIN = 15.0
+# Dwell at a protected site: a visible check of the address and its approaches.
+PROTECTIVE_DWELL_MIN = 10.0
+# Share of each shift kept free for calls for service.
+RESERVE_SHARE = 0.40
+# A point farther than this from any street is refused as off the network.
+MAX_SNAP_M = 250.0
+# Walking speed of a foot patrol (km/h).
+FOOT_SPEED_KMH = 4.8
+# Patrol points chosen as hotspot candidates for a shift, and their spacing.
+HOTSPOT_CANDIDATES = 40
+HOTSPOT_MIN_SEPARATION_M = 150.0
+# Solver time per shift (seconds).
+TIME_LIMIT_S = 3.0
+
+# Shift templates in Europe/London local time: name -> (start, end). An end at
+# or before the start means the shift ends the next day.
+SHIFTS: dict[str, tuple[time, time]] = {
+    "early": (time(7, 0), time(15, 0)),
+    "late": (time(15, 0), time(23, 0)),
+    "night": (time(23, 0), time(7, 0)),
+}
+TIMEZONE = "Europe/London"
+
+# Protective visits per week by tier (1 = highest risk): tier 1 twice a day,
+# tier 2 once a day, tier 3 three times a week.
+VISITS_PER_WEEK_BY_TIER: dict[int, int] = {1: 14, 2: 7, 3: 3}
+
+# Default visiting windows by site kind, local time (start, end); None = any time.
+SITE_WINDOWS: dict[str, tuple[time, time] | None] = {
+    "home": None,
+    "office": (time(8, 0), time(19, 0)),
+    "surgery": (time(9, 0), time(18, 0)),
+    "other": None,
+}
+
+# Harm weight per incident category: a category-level proxy of the Cambridge
+# Crime Harm Index (days of imprisonment at the sentencing starting point for a
+# typical first offence in the category, England and Wales Sentencing Council
+# guidelines; a fine or community order counts as 1-2 days). police.uk
+# categories are coarse, so each figure stands for the typical offence of the
+# category, not its worst. Anti-social behaviour is not a crime and carries a
+# token weight so that nuisance hot streets still register. See
+# docs/harm-weights.md.
+HARM_WEIGHTS: dict[str, float] = {
+    "anti-social-behaviour": 0.5,
+    "bicycle-theft": 2.0,
+    "burglary": 60.0,
+    "criminal-damage-arson": 10.0,
+    "drugs": 5.0,
+    "other-theft": 2.0,
+    "possession-of-weapons": 90.0,
+    "public-order": 10.0,
+    "robbery": 365.0,
+    "shoplifting": 1.0,
+    "theft-from-the-person": 10.0,
+    "vehicle-crime": 5.0,
+    "violent-crime": 40.0,
+    "other-crime": 5.0,
+}
+DEFAULT_HARM_WEIGHT = 5.0
+
+# Recency half-life per category (days). Near-repeat risk is highest in the
+# first week and fades over one to two months; property crime repeats fastest.
+HALF_LIFE_DAYS: dict[str, float] = {
+    "burglary": 30.0,
+    "vehicle-crime": 30.0,
+    "bicycle-theft": 45.0,
+    "robbery": 45.0,
+    "theft-from-the-person": 45.0,
+}
+DEFAULT_HALF_LIFE_DAYS = 60.0

@@ -1,0 +1,65 @@
+"""``summary.json``: the plan's headline figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from patrols.plan import Plan
+
+
+def summarize(plan: Plan) -> dict[str, Any]:
+    """The figures a planner checks first: coverage, what is unserved, distance and time.
+
+    Parameters
+    ----------
+    plan
+        The plan.
+
+    Returns
+    -------
+    dict
+        JSON-ready summary (see the README for each field).
+    """
+    score = {h.hotspot_id: h.score for h in plan.hotspots}
+    stops = [s for r in plan.routes for s in r.stops]
+    protective = [s for s in stops if s.kind == "protective"]
+    hotspot_stops = [s for s in stops if s.kind == "hotspot"]
+    covered = sum(score.get(s.ref, 0.0) for s in hotspot_stops)
+    patrol_min = sum(r.busy_min for r in plan.routes)
+    dwell_hot_min = sum(s.dwell_min for s in hotspot_stops)
+    return {
+        "area": plan.area,
+        "week_start": plan.week_start.isoformat(),
+        "seed": plan.seed,
+        "redacted": plan.redacted,
+        "unit_shifts": len(plan.routes),
+        "unit_shifts_by_mode": {
+            m: sum(1 for r in plan.routes if r.mode == m) for m in sorted({r.mode for r in plan.routes})
+        },
+        "protective": {
+            "sites": len(plan.sites),
+            "required_visits": plan.required_visits,
+            "planned_visits": len(protective),
+            "unserved": [
+                {"site_id": u.site_id, "date": u.date.isoformat(), "shift": u.shift, "reason": u.reason}
+                for u in plan.unserved
+            ],
+        },
+        "hotspots": {
+            "candidates": len(plan.hotspots),
+            "offered_visits": plan.hotspot_offers,
+            "planned_visits": len(hotspot_stops),
+            "distinct_visited": len({s.ref for s in hotspot_stops}),
+            "harm_total": round(plan.harm_offered, 3),
+            "harm_covered": round(covered, 3),
+            "harm_covered_share": round(covered / plan.harm_offered, 4) if plan.harm_offered else 0.0,
+            "dwell_minutes": round(dwell_hot_min, 1),
+        },
+        "routes": {
+            "km": round(sum(r.km for r in plan.routes), 2),
+            "patrol_minutes": round(patrol_min, 1),
+            "shift_minutes": round(sum((r.end.timestamp() - r.start.timestamp()) / 60 for r in plan.routes), 1),
+        },
+        "time_limit_s": plan.time_limit_s,
+        "solve_seconds": plan.solve_seconds,
+    }

@@ -1,0 +1,181 @@
+"""The Plan: the one object every output reads, saved and loaded as JSON.
+
+A plan holds the week's routes (one per unit-shift, each a list of stops with
+times and the street path between them), the hotspots and sites it was made
+for, what it could not serve and why, and the figures the summary reports. It
+holds no solver state, so maps and exports can be made again without solving.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "patrols.plan/1"
+STOP_KINDS = ("station", "protective", "hotspot")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A stop on a route. ``arrive`` is when service starts (after any wait)."""
+
+    seq: int
+    kind: str
+    ref: str
+    lat: float
+    lon: float
+    arrive: datetime | None
+    depart: datetime | None
+
+    @property
+    def dwell_min(self) -> float:
+        """Minutes spent at the stop (0 at the station)."""
+        if self.arrive is None or self.depart is None:
+            return 0.0
+        return (self.depart.timestamp() - self.arrive.timestamp()) / 60.0
+
+
+@dataclass(frozen=True)
+class Route:
+    """One unit-shift's route: leave the station, make the stops, come back."""
+
+    unit_id: str
+    mode: str
+    station_id: str
+    date: date
+    shift: str
+    start: datetime
+    end: datetime
+    stops: tuple[Stop, ...]
+    path: tuple[tuple[float, float], ...]
+    """Street geometry as (lon, lat), station to station."""
+    km: float
+    busy_min: float
+    """Planned travel plus dwell: the part of the shift the plan takes."""
+
+    @property
+    def key(self) -> str:
+        """``unit/date/shift``: unique within a plan."""
+        return f"{self.unit_id}/{self.date.isoformat()}/{self.shift}"
+
+
+@dataclass(frozen=True)
+class PlannedSite:
+    """A protected site as the plan knows it."""
+
+    site_id: str
+    kind: str
+    tier: int
+    lat: float
+    lon: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class PlannedHotspot:
+    """A hotspot patrol point offered to the solver."""
+
+    hotspot_id: str
+    lat: float
+    lon: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Unserved:
+    """A required protective visit the plan does not make."""
+
+    site_id: str
+    date: date
+    shift: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A week of patrols for one area."""
+
+    area: str
+    week_start: date
+    seed: int
+    time_limit_s: float
+    routes: tuple[Route, ...]
+    sites: tuple[PlannedSite, ...]
+    hotspots: tuple[PlannedHotspot, ...]
+    unserved: tuple[Unserved, ...]
+    required_visits: int
+    hotspot_offers: int
+    """Hotspot visits offered to the solver over the week (hotspots x slots)."""
+    harm_offered: float
+    """Sum of the prizes of every hotspot visit offered over the week."""
+    streets: tuple[tuple[tuple[float, float], ...], ...] = ()
+    """The area's streets as (lon, lat) lines: the map's offline base layer."""
+    hot_segments: tuple[tuple[float, tuple[tuple[float, float], ...]], ...] = ()
+    """(score, line) of the highest-scoring street segments: the hotspot surface."""
+    solve_seconds: float = 0.0
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    redacted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, dict):
+        return {k: _encode(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_encode(v) for v in obj]
+    return obj
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """A JSON-ready dictionary of the plan (datetimes as ISO 8601 with offset)."""
+    return {"schema": SCHEMA, **_encode(asdict(plan))}
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def plan_from_dict(doc: dict[str, Any]) -> Plan:
+    """Rebuild a plan from :func:`plan_to_dict` output."""
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"not a {SCHEMA} document")
+    routes = tuple(
+        Route(
+            unit_id=r["unit_id"], mode=r["mode"], station_id=r["station_id"],
+            date=date.fromisoformat(r["date"]), shift=r["shift"],
+            start=datetime.fromisoformat(r["start"]), end=datetime.fromisoformat(r["end"]),
+            stops=tuple(Stop(s["seq"], s["kind"], s["ref"], s["lat"], s["lon"],
+                             _dt(s["arrive"]), _dt(s["depart"])) for s in r["stops"]),
+            path=tuple(tuple(p) for p in r["path"]), km=r["km"], busy_min=r["busy_min"],
+        )
+        for r in doc["routes"]
+    )
+    return Plan(
+        area=doc["area"], week_start=date.fromisoformat(doc["week_start"]), seed=doc["seed"],
+        time_limit_s=doc["time_limit_s"], routes=routes,
+        sites=tuple(PlannedSite(**s) for s in doc["sites"]),
+        hotspots=tuple(PlannedHotspot(**h) for h in doc["hotspots"]),
+        unserved=tuple(Unserved(u["site_id"], date.fromisoformat(u["date"]), u["shift"], u["reason"])
+                       for u in doc["unserved"]),
+        required_visits=doc["required_visits"], hotspot_offers=doc["hotspot_offers"],
+        harm_offered=doc["harm_offered"],
+        streets=tuple(tuple(tuple(p) for p in line) for line in doc["streets"]),
+        hot_segments=tuple((s, tuple(tuple(p) for p in line)) for s, line in doc["hot_segments"]),
+        solve_seconds=doc["solve_seconds"], bbox=tuple(doc["bbox"]),
+        redacted=doc.get("redacted", False), extra=doc.get("extra", {}),
+    )
+
+
+def save_plan(plan: Plan, path: str | Path) -> None:
+    """Write the plan as JSON."""
+    Path(path).write_text(json.dumps(plan_to_dict(plan), separators=(",", ":")), encoding="utf-8")
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan saved by :func:`save_plan`."""
+    return plan_from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,73 @@
+"""Protected sites: the homes, offices and surgery venues of elected representatives.
+
+Sites carry opaque ids; a human label is optional and never needed for
+planning. The planner reads tier (1 = highest risk), kind and any visiting
+window from ``sites.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+
+from patrols._csv import read_rows
+
+KINDS = ("home", "office", "surgery", "other")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A protected site (pure data)."""
+
+    site_id: str
+    kind: str
+    lat: float
+    lon: float
+    tier: int
+    window_start: time | None = None
+    window_end: time | None = None
+    dwell_min: float | None = None
+    visits_per_week: int | None = None
+    label: str = ""
+    line: int = field(default=0, compare=False)
+    """Line of ``sites.csv`` the site came from (for error messages)."""
+
+
+def read_sites(path: str | Path) -> list[Site]:
+    """Read ``sites.csv``: ``site_id,kind,lat,lon,tier`` and optional columns.
+
+    Optional columns: ``window_start,window_end`` (HH:MM local; an end before the
+    start crosses midnight), ``dwell_min``, ``visits_per_week``, ``label``.
+    """
+    sites: list[Site] = []
+    seen: set[str] = set()
+    for row in read_rows(path, ["site_id", "kind", "lat", "lon", "tier"]):
+        site_id = row.text("site_id")
+        if site_id in seen:
+            raise row.error("site_id", f"duplicate site id {site_id!r}")
+        seen.add(site_id)
+        kind = row.text("kind").lower()
+        if kind not in KINDS:
+            raise row.error("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+        lat, lon = row.latlon()
+        tier = row.number("tier", low=1, high=3)
+        if tier != int(tier):
+            raise row.error("tier", "must be 1, 2 or 3")
+        ws, we = row.clock("window_start"), row.clock("window_end")
+        if (ws is None) != (we is None):
+            raise row.error("window_end" if we is None else "window_start",
+                            "give both window_start and window_end, or neither")
+        if ws is not None and ws == we:
+            raise row.error("window_end", "window is empty (start equals end)")
+        dwell = row.number("dwell_min", required=False, low=1, high=240)
+        vpw = row.number("visits_per_week", required=False, low=0, high=42)
+        if vpw is not None and vpw != int(vpw):
+            raise row.error("visits_per_week", "must be a whole number")
+        sites.append(Site(
+            site_id=site_id, kind=kind, lat=lat, lon=lon, tier=int(tier),
+            window_start=ws, window_end=we, dwell_min=dwell,
+            visits_per_week=None if vpw is None else int(vpw),
+            label=row.text("label", required=False), line=row.line,
+        ))
+    return sites

@@ -1,0 +1,98 @@
+"""Turn routes into a timed ``ShiftSolution`` from the float data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from patrols.solver.problem import ShiftProblem, ShiftSolution, Unserved
+from patrols.solver.screening import CROWDED_OUT, why_unservable
+
+
+def earliest_schedule(
+    problem: ShiftProblem, vehicle: int, route: Sequence[int]
+) -> tuple[tuple[float, ...], float, float]:
+    """Time a route as early as possible: leave at once, wait only when early.
+
+    Parameters
+    ----------
+    problem
+        The shift problem.
+    vehicle
+        Index of the vehicle driving the route.
+    route
+        Visit indices in order, start and end left out.
+
+    Returns
+    -------
+    starts : tuple of float
+        Service start time at each visit.
+    depart : float
+        When the vehicle leaves its start.
+    arrive_end : float
+        When it reaches its end.
+    """
+    v = problem.vehicles[vehicle]
+    m = problem.travel[v.profile]
+    t = v.earliest
+    here = v.start
+    starts = []
+    for i in route:
+        t = max(t + float(m[here, i]), float(problem.window_open[i]))
+        starts.append(t)
+        t += float(problem.service[i])
+        here = i
+    return tuple(starts), v.earliest, t + float(m[here, v.end])
+
+
+def build_solution(
+    problem: ShiftProblem,
+    routes: Sequence[Sequence[int]],
+    *,
+    engine: str,
+    seconds: float,
+    stats: dict[str, float] | None = None,
+) -> ShiftSolution:
+    """Assemble a ``ShiftSolution``: timings, prize and unserved required visits.
+
+    Parameters
+    ----------
+    problem
+        The shift problem.
+    routes
+        One list of visit indices per vehicle.
+    engine
+        Name of the engine that found the routes.
+    seconds
+        Wall time spent.
+    stats
+        Extra numbers to report.
+
+    Returns
+    -------
+    ShiftSolution
+        The timed solution.
+    """
+    routes_t = tuple(tuple(int(i) for i in r) for r in routes)
+    starts, depart, arrive = [], [], []
+    for k, r in enumerate(routes_t):
+        s, d, a = earliest_schedule(problem, k, r)
+        starts.append(s)
+        depart.append(d)
+        arrive.append(a)
+    served = {i for r in routes_t for i in r}
+    unserved = []
+    for i in problem.visits:
+        if bool(problem.required[i]) and i not in served:
+            unserved.append(Unserved(i, why_unservable(problem, i) or CROWDED_OUT))
+    prize = float(sum(float(problem.prize[i]) for i in served))
+    return ShiftSolution(
+        routes=routes_t,
+        starts=tuple(starts),
+        depart=tuple(depart),
+        arrive_end=tuple(arrive),
+        prize=prize,
+        unserved=tuple(unserved),
+        seconds=seconds,
+        engine=engine,
+        stats=dict(stats or {}),
+    )
