@@ -41,6 +41,11 @@ class Settings:
     foot_speed_kmh: float = defaults.FOOT_SPEED_KMH
     hotspot_candidates: int = defaults.HOTSPOT_CANDIDATES
     hotspot_min_separation_m: float = defaults.HOTSPOT_MIN_SEPARATION_M
+    street_piece_m: float = defaults.STREET_PIECE_M
+    kde_bandwidth_m: float = defaults.KDE_BANDWIDTH_M
+    kde_share: float = defaults.KDE_SHARE
+    tension_gain: float = defaults.TENSION_GAIN
+    profile_prior_incidents: float = defaults.PROFILE_PRIOR_INCIDENTS
     time_limit_s: float = defaults.TIME_LIMIT_S
     timezone: str = defaults.TIMEZONE
     harm_weights: dict[str, float] = field(default_factory=lambda: dict(defaults.HARM_WEIGHTS))
@@ -78,6 +83,12 @@ class Area:
     tension_path: Path | None = None
     events_path: Path | None = None
     tile_url: str | None = None
+
+
+_KNOWN_KEYS = {
+    "name", "network", "stations", "units", "sites", "incidents", "tension", "events", "shifts",
+    "defaults", "weights", "half_life_days", "visits_per_week_by_tier", "map",
+}
 
 
 def read_stations(path: Path) -> dict[str, Station]:
@@ -167,6 +178,9 @@ def load_area(path: str | Path) -> Area:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(toml, f"not valid TOML: {exc}") from None
     base = toml.parent
+    for key in doc:
+        if key not in _KNOWN_KEYS:
+            raise InputError(toml, "unknown key (a typo?)", field=key)
     for key in ("name", "network", "stations", "units", "sites"):
         if key not in doc:
             raise InputError(toml, "missing key", field=key)

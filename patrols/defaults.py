@@ -23,6 +23,20 @@ FOOT_SPEED_KMH = 4.8
 # Patrol points chosen as hotspot candidates for a shift, and their spacing.
 HOTSPOT_CANDIDATES = 40
 HOTSPOT_MIN_SEPARATION_M = 150.0
+# Hotspot model (see docs/hotspots.md). Streets are cut into pieces of at most
+# this length; risk spreads from each incident along the streets (network
+# distance, quartic kernel) to this bandwidth; and a piece's score mixes its own
+# history (police.uk points recur at the same map point) with the network kernel
+# density around it, the kernel taking this share.
+STREET_PIECE_M = 50.0
+KDE_BANDWIDTH_M = 250.0
+KDE_SHARE = 0.5
+# A level-6 tension assessment raises every street it covers by the score at the
+# top 5% of street length; lower levels pro rata (level / 6).
+TENSION_GAIN = 1.0
+# Time-of-day and day-of-week profiles are shrunk towards flat as if this many
+# incidents had been seen spread evenly: a handful of timed records is not a pattern.
+PROFILE_PRIOR_INCIDENTS = 10.0
 # Solver time per shift (seconds).
 TIME_LIMIT_S = 3.0
 

@@ -70,7 +70,8 @@ def week_slots(week_start: date, shifts: dict[str, tuple[time, time]], tz: str) 
     return sorted(slots, key=lambda s: (s.start, s.shift))
 
 
-def site_window(site: Site, defaults_by_kind: dict[str, tuple[time, time] | None]) -> tuple[time, time] | None:
+def site_window(site: Site,
+                defaults_by_kind: dict[str, tuple[time, time] | None]) -> tuple[time, time] | None:
     """The site's daily visiting window, from ``sites.csv`` or the default for its kind."""
     if site.window_start is not None and site.window_end is not None:
         return site.window_start, site.window_end

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import networkx as nx
@@ -162,7 +163,7 @@ class Network:
         snappable = np.flatnonzero(
             self.edge_car_ok & self._in_core[self.edge_u] & self._in_core[self.edge_v]
         ) if car_edges else np.arange(len(self.edge_u))
-        self._snap_edges = snappable
+        self.snap_edges = snappable
         self._tree = STRtree([LineString(self.edge_xy[i]) for i in snappable])
 
     # ------------------------------------------------------------------ modes
@@ -219,7 +220,7 @@ class Network:
         pts = points(np.column_stack([x, y]))
         (idx_pts, idx_tree), dist = self._tree.query_nearest(pts, return_distance=True, all_matches=False)
         order = np.argsort(idx_pts, kind="stable")
-        edge = self._snap_edges[idx_tree[order]]
+        edge = self.snap_edges[idx_tree[order]]
         dist = dist[order]
         u, v = self.edge_u[edge], self.edge_v[edge]
         du = np.hypot(self.x[u] - x, self.y[u] - y)
@@ -272,7 +273,7 @@ class Network:
                 chain.append(int(prev))
             chain.reverse()
             coords: list[tuple[float, float]] = []
-            for i, j in zip(chain[:-1], chain[1:], strict=True):
+            for i, j in pairwise(chain):
                 e, rev = self._arc_edge[mode][(i, j)]
                 seg = self.edge_lonlat[e][::-1] if rev else self.edge_lonlat[e]
                 pts_ = [(float(x), float(y)) for x, y in seg]

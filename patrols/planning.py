@@ -10,6 +10,7 @@ import time as clock
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -136,7 +137,7 @@ def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], sol: Shif
             stops.append(Stop(n, p.kind, p.ref, p.lat, p.lon, arrive, depart))
         stops.append(Stop(len(stops), "station", home.ref, home.lat, home.lon,
                           datetime.fromtimestamp(round(t0 + sol.arrive_end[k]), zone), None))
-        legs = [(a.node, b.node) for a, b in zip(seq[:-1], seq[1:], strict=True)]
+        legs = [(a.node, b.node) for a, b in pairwise(seq)]
         path: list[tuple[float, float]] = []
         for leg in network.paths(us.mode, legs) if len(seq) > 2 else []:
             path.extend(leg[1:] if path else leg)

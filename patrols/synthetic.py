@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+
 import numpy as np
 from shapely import LineString
 
@@ -42,8 +43,8 @@ def synthetic_sites(network: Network, n: int, seed: int) -> list[dict[str, str]]
         Rows for ``sites.csv`` (see ``COLUMNS``).
     """
     rng = random.Random(seed)
-    usable = [e for e in range(len(network.edge_u)) if network.edge_car_ok[e]
-              and network.edge_length[e] >= 20.0]
+    # Only streets that points snap to, so every site is reachable by every mode.
+    usable = [int(e) for e in network.snap_edges if network.edge_length[e] >= 20.0]
     weights = [network.edge_length[e] for e in usable]
     kinds = [k for k, share in KIND_SHARES for _ in range(round(share * n))]
     kinds = (kinds + ["home"] * n)[:n]

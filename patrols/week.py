@@ -111,7 +111,8 @@ def read_units(path: str | Path, stations: set[str], shifts: dict[str, tuple[tim
     return units
 
 
-def shift_bounds(day: date, template: tuple[time, time], tz: str = defaults.TIMEZONE) -> tuple[datetime, datetime]:
+def shift_bounds(day: date, template: tuple[time, time],
+                 tz: str = defaults.TIMEZONE) -> tuple[datetime, datetime]:
     """Aware start and end of a shift template worked on ``day``.
 
     The end falls on the next day when it is not after the start. Local times

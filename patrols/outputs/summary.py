@@ -58,7 +58,8 @@ def summarize(plan: Plan) -> dict[str, Any]:
         "routes": {
             "km": round(sum(r.km for r in plan.routes), 2),
             "patrol_minutes": round(patrol_min, 1),
-            "shift_minutes": round(sum((r.end.timestamp() - r.start.timestamp()) / 60 for r in plan.routes), 1),
+            "shift_minutes": round(
+                sum((r.end.timestamp() - r.start.timestamp()) / 60 for r in plan.routes), 1),
         },
         "time_limit_s": plan.time_limit_s,
         "solve_seconds": plan.solve_seconds,

@@ -1,0 +1,78 @@
+"""Network: loading, travel times per mode, snapping, matrices and paths."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from patrols.errors import InputError
+from patrols.network import load_graph
+
+
+def test_loads_graphml_and_osm_xml(westminster_network, leeds_network):
+    # Westminster GraphML: 3,311 nodes; Leeds .osm.bz2 keeps its walkable component.
+    assert len(westminster_network.node_ids) > 3000
+    assert len(leeds_network.node_ids) > 100
+    assert westminster_network.crs.to_epsg() == 32630
+
+
+def test_unknown_and_missing_network_files_are_refused(tmp_path):
+    bad = tmp_path / "streets.shp"
+    bad.write_text("x")
+    with pytest.raises(InputError, match="unknown network format"):
+        load_graph(bad)
+    with pytest.raises(InputError, match="not found"):
+        load_graph(tmp_path / "missing.graphml")
+    broken = tmp_path / "broken.osm"
+    broken.write_text("<osm><node id='1'")
+    with pytest.raises(InputError, match="cannot read network"):
+        load_graph(broken)
+
+
+def test_car_matrix_matches_networkx_shortest_paths(westminster_network):
+    net = westminster_network
+    rng = np.random.default_rng(4)
+    snap = net.snap(rng.uniform(51.50, 51.52, 6), rng.uniform(-0.17, -0.13, 6))
+    times = net.travel_times("car", snap.node)
+    graph = net.graph
+    for i in range(3):
+        for j in range(3, 6):
+            a, b = int(net.node_ids[snap.node[i]]), int(net.node_ids[snap.node[j]])
+            expected = nx.shortest_path_length(graph, a, b, weight="travel_time")
+            assert times[i, j] == pytest.approx(expected, rel=1e-6, abs=1e-2)
+
+
+def test_car_obeys_one_way_rules_and_foot_does_not(westminster_network):
+    net = westminster_network
+    oneway = [(u, v) for u, v, d in net.graph.edges(data=True) if d.get("oneway") is True
+              and not net.graph.has_edge(v, u)]
+    assert oneway
+    u, v = oneway[0]
+    idx = [int(np.flatnonzero(net.node_ids == u)[0]), int(np.flatnonzero(net.node_ids == v)[0])]
+    car = net.travel_times("car", idx)
+    foot = net.travel_times("foot", idx)
+    assert car[0, 1] < car[1, 0]  # against the flow a car must go round
+    assert foot[0, 1] == pytest.approx(foot[1, 0])
+    length = min(d["length"] for d in net.graph.get_edge_data(u, v).values())
+    assert foot[0, 1] == pytest.approx(length / (4.8 / 3.6), rel=1e-6)
+
+
+def test_snapping_reports_distance_to_the_nearest_street(westminster_network):
+    # Charing Cross station is a few metres from a street; a point in Hyde Park's lake is not.
+    snap = westminster_network.snap([51.5097, 51.5050], [-0.1245, -0.1700])
+    assert snap.distance_m[0] < 30
+    assert snap.distance_m[1] > 100
+
+
+def test_path_geometry_runs_station_to_station(westminster_network):
+    net = westminster_network
+    snap = net.snap([51.5097, 51.4924], [-0.1245, -0.1490])
+    a, b = int(snap.node[0]), int(snap.node[1])
+    (path,) = net.paths("car", [(a, b)])
+    assert path[0] == pytest.approx((net.lon[a], net.lat[a]))
+    assert path[-1] == pytest.approx((net.lon[b], net.lat[b]))
+    # The street path is longer than the crow flies but not absurdly so.
+    x, y = net.project([net.lat[a], net.lat[b]], [net.lon[a], net.lon[b]])
+    crow = float(np.hypot(x[1] - x[0], y[1] - y[0]))
+    assert crow < net.path_length_m(path) < 2.5 * crow
