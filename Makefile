@@ -7,22 +7,41 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Leaflet for map.html, from the npm registry (inlined into the page, never committed).
+ASSETS := node_modules/.package-lock.json
 
-.PHONY: demo test bench lint setup clean
+.PHONY: demo test bench lint setup clean browser
 
-setup: $(STAMP)
+setup: $(STAMP) $(ASSETS)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "patrols needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m patrols.outputs.schemas
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(ASSETS): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "patrols: npm is needed to install Leaflet for map.html (e.g. apt-get install npm)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(ASSETS)
+
+# Chromium for the browser test: installed when missing and we are root with apt; never fails the build
+# (the test then skips and says why).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test"; \
+	    { apt-get install -y --no-install-recommends chromium || { apt-get update && \
+	      apt-get install -y --no-install-recommends chromium; }; } >/dev/null 2>&1 || \
+	      echo "patrols: could not install chromium; the browser test will skip"; \
+	  else echo "patrols: no chromium and cannot install it here; the browser test will skip"; fi; }
+
+demo: $(STAMP) $(ASSETS)
 	$(VENV)/bin/patrols demo
 
-test: $(STAMP)
+test: $(STAMP) $(ASSETS) browser
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
@@ -32,4 +51,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check patrols tests bench
 
 clean:
-	rm -rf $(VENV) maps/*/ .pytest_cache .ruff_cache
+	rm -rf $(VENV) maps/*/ .pytest_cache .ruff_cache node_modules

@@ -47,6 +47,10 @@ class Settings:
     tension_gain: float = defaults.TENSION_GAIN
     profile_prior_incidents: float = defaults.PROFILE_PRIOR_INCIDENTS
     time_limit_s: float = defaults.TIME_LIMIT_S
+    min_visit_gap_h: float = defaults.MIN_VISIT_GAP_H
+    hotspot_repeat_value: float = defaults.HOTSPOT_REPEAT_VALUE
+    hotspot_daily_cap: int = defaults.HOTSPOT_DAILY_CAP
+    hotspot_min_share: float = defaults.HOTSPOT_MIN_SHARE
     timezone: str = defaults.TIMEZONE
     harm_weights: dict[str, float] = field(default_factory=lambda: dict(defaults.HARM_WEIGHTS))
     default_harm_weight: float = defaults.DEFAULT_HARM_WEIGHT

@@ -45,31 +45,35 @@ def _say(quiet: bool):
     return (lambda _m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
 
 
-def _load(area_path: Path, say):
+def _load_data(area_path: Path, say):
     # Imports here keep `patrols --help` fast.
-    from patrols.area import load_area
-    from patrols.incidents import read_all
-    from patrols.network import Network, load_graph
+    from patrols.inputs import load_area_data
 
-    area = load_area(area_path)
     began = time.perf_counter()
-    network = Network(load_graph(area.network_path), area.settings.foot_speed_kmh)
-    incidents = read_all(area.incident_paths)
-    say(f"loaded {area.name}: {len(network.node_ids)} nodes, {len(incidents)} incidents, "
-        f"{len(area.sites)} sites, {len(area.units)} units ({time.perf_counter() - began:.1f} s)")
-    return area, network, incidents
+    data = load_area_data(area_path)
+    say(f"loaded {data.area.name}: {len(data.network.node_ids)} nodes, {len(data.incidents)} incidents, "
+        f"{len(data.area.sites)} sites, {len(data.area.units)} units, {len(data.events)} events "
+        f"({time.perf_counter() - began:.1f} s)")
+    return data
+
+
+def _load(area_path: Path, say):
+    data = _load_data(area_path, say)
+    return data.area, data.network, data.incidents
 
 
 def run_plan(area_path: Path, week: date, out: Path, seed: int, time_limit: float | None,
-             redact: bool, quiet: bool) -> Path:
+             redact: bool, quiet: bool, workers: int = 2) -> Path:
     """Plan a week and write its bundle; the shared body of ``plan`` and ``demo``."""
     from patrols.outputs.bundle import redact as redact_plan
     from patrols.outputs.bundle import write_bundle
     from patrols.planning import plan_week
 
     say = _say(quiet)
-    area, network, incidents = _load(area_path, say)
-    plan = plan_week(area, network, incidents, week, seed=seed, time_limit_s=time_limit, progress=say)
+    data = _load_data(area_path, say)
+    area = data.area
+    plan = plan_week(area, data.network, data.incidents, week, seed=seed, time_limit_s=time_limit,
+                     progress=say, tension=data.tension, events=data.events, workers=workers)
     if redact:
         plan = redact_plan(plan)
     written = write_bundle(plan, out, tile_url=area.tile_url)
@@ -80,7 +84,7 @@ def run_plan(area_path: Path, week: date, out: Path, seed: int, time_limit: floa
 def _cmd_plan(args: argparse.Namespace) -> int:
     # Default: maps/<folder of the area file>-<week>, e.g. maps/westminster-2018-07-02.
     out = args.out or Path("maps") / f"{_slug(args.area.resolve().parent.name)}-{args.week.isoformat()}"
-    run_plan(args.area, args.week, out, args.seed, args.time_limit, args.redact, args.quiet)
+    run_plan(args.area, args.week, out, args.seed, args.time_limit, args.redact, args.quiet, args.workers)
     return 0
 
 
@@ -88,7 +92,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not DEMO_AREA.is_file():
         raise InputError(DEMO_AREA, "the bundled demo area is missing (run from a clone of the repository)")
     run_plan(DEMO_AREA, DEMO_WEEK, args.out or DEMO_OUT, args.seed, args.time_limit, args.redact,
-             args.quiet)
+             args.quiet, args.workers)
     return 0
 
 
@@ -96,11 +100,59 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
     from patrols.hotspots import score_segments
 
     say = _say(args.quiet)
-    area, network, incidents = _load(args.area, say)
-    segments = score_segments(network, incidents, args.as_of, area.settings)
+    data = _load_data(args.area, say)
+    began = time.perf_counter()
+    segments = score_segments(data.network, data.incidents, args.as_of, data.area.settings,
+                              tension=data.tension, events=data.events, shifts=data.area.shifts)
+    say(f"scored {len(segments)} street pieces in {time.perf_counter() - began:.2f} s")
+    # Six decimals is plenty for a per-metre score; pieces that round to 0 are left out.
+    segments = segments.round(6)
     segments = segments[segments["score"] > 0] if not args.all else segments
-    _atomic_write(args.out, segments.drop(columns=["u", "v"]).to_json(drop_id=True))
-    say(f"wrote {len(segments)} scored street segments to {args.out}")
+    _atomic_write(args.out, segments.to_json(drop_id=True))
+    say(f"wrote {len(segments)} scored street pieces to {args.out}")
+    return 0
+
+
+def _month(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM")
+    return text.strip()
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from patrols.backtest import backtest_month, write_report
+    from patrols.incidents import category_slug
+
+    say = _say(args.quiet)
+    area, network, incidents = _load(args.area, say)
+    if args.categories:
+        wanted = {category_slug(c) for c in args.categories}
+        missing = sorted(wanted - set(incidents["category"]))
+        if missing:
+            raise InputError(area.incident_paths[0] if area.incident_paths else area.path,
+                             "no incidents of category " + ", ".join(missing), field="category")
+        incidents = incidents[incidents["category"].isin(wanted)]
+    months = incidents["timestamp"].dt.strftime("%Y-%m")
+    results = []
+    for month in args.test_month:
+        if not (months == month).any():
+            raise InputError(area.path, f"no incidents in test month {month}", field="incidents")
+        if not (months < month).any():
+            raise InputError(area.path, f"no incidents before test month {month} to learn from",
+                             field="incidents")
+        began = time.perf_counter()
+        res = backtest_month(network, incidents, month, args.train_months, area.settings)
+        results.append(res)
+        at5 = res.table[(res.table["coverage"] == 0.05)].set_index("method")
+        say(f"{month}: {res.n_test} test incidents; at 5% of street length PAI model "
+            f"{at5.loc['model', 'pai']:.2f}, grid {at5.loc['grid_kde', 'pai']:.2f}, last month "
+            f"{at5.loc['last_month', 'pai']:.2f}, 12 months halved {at5.loc['months12_halved', 'pai']:.2f}; "
+            f"PEI model {at5.loc['model', 'pei']:.3f} ({time.perf_counter() - began:.1f} s)")
+    out = args.out or Path("maps") / f"backtest-{_slug(area.name)}-{'_'.join(args.test_month)}"
+    command = "patrols backtest " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "patrols backtest"
+    cats = ", ".join(sorted({category_slug(c) for c in args.categories})) if args.categories else "all"
+    written = write_report(results, out, f"Hotspot back-test: {area.name} ({cats})", command)
+    say(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
 
@@ -112,6 +164,34 @@ def _cmd_synthetic_sites(args: argparse.Namespace) -> int:
     area = load_area(args.area)
     network = Network(load_graph(area.network_path), area.settings.foot_speed_kmh)
     _atomic_write(args.out, sites_csv(synthetic_sites(network, args.n, args.seed)))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from patrols.service.app import serve
+    from patrols.service.config import load_config
+
+    serve(load_config(args.config, args.data), args.host, args.port, access_log=not args.no_access_log)
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from patrols.service.config import load_config
+    from patrols.service.keys import create_key
+    from patrols.service.store import Store
+
+    store = Store(load_config(args.config, args.data).db_path)
+    if args.keys_command == "create":
+        key, record = create_key(store, args.role, args.name)
+        print(key)
+        print(f"made {record.role} key {record.key_id}: the key above is shown this once",
+              file=sys.stderr)
+    elif args.keys_command == "list":
+        for k in store.list_keys():
+            state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
+            print(f"{k.key_id}\t{k.role}\t{k.created_at}\t{state}\t{k.name}")
+    elif not store.revoke_key(args.key_id):
+        raise InputError(args.key_id, "no active key with this id (see `patrols keys list`)")
     return 0
 
 
@@ -145,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--redact", action="store_true",
                        help="hide protected sites: their visits look like any other stop")
         p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+        p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                       help="processes solving days at once (default: 2, or 1 on one core)")
 
     demo = sub.add_parser("demo", help="plan the bundled Westminster week end to end")
     common(demo)
@@ -164,12 +246,48 @@ def build_parser() -> argparse.ArgumentParser:
     hot.add_argument("--quiet", action="store_true")
     hot.set_defaults(func=_cmd_hotspots)
 
+    bt = sub.add_parser("backtest",
+                        help="predict months from the months before; hit rate, PAI, PEI vs baselines")
+    bt.add_argument("--area", type=Path, required=True)
+    bt.add_argument("--test-month", type=_month, nargs="+", required=True, help="month(s) YYYY-MM to predict")
+    bt.add_argument("--train-months", type=lambda t: int(_positive(t)), default=12,
+                    help="months before each test month to learn from (default 12)")
+    bt.add_argument("--categories", nargs="+", default=None,
+                    help='incident categories (slugs or police.uk names, e.g. "public order"); default all')
+    bt.add_argument("--out", type=Path, default=None, help="report folder (default maps/backtest-...)")
+    bt.add_argument("--quiet", action="store_true")
+    bt.set_defaults(func=_cmd_backtest)
+
     syn = sub.add_parser("synthetic-sites", help="make synthetic protected sites on an area's streets")
     syn.add_argument("--area", type=Path, required=True)
     syn.add_argument("--n", type=int, default=36)
     syn.add_argument("--seed", type=int, default=2018)
     syn.add_argument("--out", type=Path, required=True)
     syn.set_defaults(func=_cmd_synthetic_sites)
+
+    def service_files(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="server config TOML (default: serve the demo area)")
+        p.add_argument("--data", type=Path, help="data folder: database and plan bundles "
+                       "(default: the config's, else ./patrols-service)")
+
+    serve = sub.add_parser("serve", help="run the planning service (HTTP API)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    service_files(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    keys = sub.add_parser("keys", help="make, list and revoke the service's API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key and print it (shown once)")
+    create.add_argument("--role", required=True, choices=("admin", "planner", "viewer"))
+    create.add_argument("--name", default="", help="who or what the key is for")
+    listing = keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    for p in (create, listing, revoke):
+        service_files(p)
+    keys.set_defaults(func=_cmd_keys)
     return parser
 
 

@@ -1,16 +1,24 @@
 """Demand: which protective visits fall in which shift, and when.
 
-Each site needs a number of visits a week (by tier, or as ``sites.csv`` says).
-They are spread over the days of the week and, within a day, over different
-shifts, rotating so a site is not always visited in the same shift; each visit
-gets a service window inside the shift and the site's own window. A visit that
-no shift with a unit on duty can hold is reported as unserved with its reason.
+Each site needs a number of visits a week (by tier, or as ``sites.csv`` says),
+within its daily window (its own, or the default for its kind), at least a
+minimum gap apart, and one during each planned event held at it (a surgery on
+Friday 10:00-12:00 needs a visit then).
+
+Unpredictability is designed in, not hoped for: a site's visits are spread
+evenly over the days of the week, and their times of day are drawn by
+stratified sampling over the site's window (one visit in each of n equal
+slices of the window, the slices dealt to days at random), so over a week the
+visits cover the window more evenly than independent random times would. Each
+visit gets a short service window around its drawn time; the solver places it
+inside. A visit that no staffed shift can hold is reported as unserved with
+its reason.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,11 +27,15 @@ from patrols.area import Settings
 from patrols.sites import Site
 from patrols.week import UnitShift, shift_bounds
 
-# A visit window shorter than this is not worth planning (dwell plus travel slack).
-MIN_WINDOW_S = 30 * 60
-# Longest service window given to one visit: narrower windows vary the visit
-# times from day to day; wider ones leave the solver room.
-VISIT_WINDOW_S = 3 * 3600
+# Half-width of a visit's service window around its drawn time: narrow enough to
+# keep the drawn spread, wide enough to leave the routes room.
+HALF_WINDOW_S = 30 * 60
+# Draws tried per round, and rounds per day, before a day's window is declared
+# unable to hold its visits.
+DRAWS_PER_VISIT = 60
+DAY_ROUNDS = 20
+# An event and a site this close (metres) are taken to be the same place.
+EVENT_SITE_RADIUS_M = 150.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,10 @@ class Visit:
     window_close: datetime
     """Latest start of service."""
     dwell_min: float
+    target: datetime
+    """The drawn time the window is centred on."""
+    source: str = "tier"
+    """``tier`` for the weekly quota, ``event:<id>`` for a planned event."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,16 @@ class UnservedVisit:
     date: date
     shift: str
     reason: str
+
+
+@dataclass(frozen=True)
+class EventAtSite:
+    """A planned event matched to a protected site: it needs a visit while it lasts."""
+
+    event_id: str
+    site_id: str
+    start: datetime
+    end: datetime
 
 
 def week_slots(week_start: date, shifts: dict[str, tuple[time, time]], tz: str) -> list[Slot]:
@@ -78,27 +104,92 @@ def site_window(site: Site,
     return defaults_by_kind.get(site.kind)
 
 
-def _overlap(slot: Slot, window: tuple[time, time] | None, tz: str) -> tuple[datetime, datetime] | None:
-    """Intersection of a slot with the site's daily window (which may cross midnight)."""
+def window_instances(window: tuple[time, time] | None, day: date, tz: str) -> tuple[float, float]:
+    """The (start, end) timestamps of a site's daily window opening on ``day``."""
     if window is None:
-        return slot.start, slot.end
-    zone = ZoneInfo(tz)
-    best: tuple[datetime, datetime] | None = None
-    for offset in (-1, 0, 1):
-        day = slot.date + timedelta(days=offset)
-        w_start, w_end = shift_bounds(day, window, tz)
-        a, b = max(w_start, slot.start), min(w_end, slot.end)
-        if b.timestamp() - a.timestamp() > 0 and (
-            best is None or b.timestamp() - a.timestamp() > best[1].timestamp() - best[0].timestamp()
-        ):
-            best = (a.astimezone(zone), b.astimezone(zone))
-    return best
+        window = (time(0), time(0))  # the whole day
+    start, end = shift_bounds(day, window, tz)
+    return start.timestamp(), end.timestamp()
 
 
 def _spread_days(n: int, rng: random.Random) -> list[int]:
-    """Day offsets (0-6) for ``n`` visits, as evenly spread as possible from a random start."""
+    """How many visits fall on each of the 7 days: as even as possible, extra ones at random."""
+    base, extra = divmod(n, 7)
+    counts = [base] * 7
     offset = rng.random() * 7.0
-    return sorted(int((offset + i * 7.0 / n) % 7) for i in range(n))
+    for i in range(extra):
+        counts[int((offset + i * 7.0 / extra) % 7)] += 1
+    return counts
+
+
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), enough to match an event to a site."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000.0 * math.asin(math.sqrt(a))
+
+
+def match_events(events: list, sites: list[Site], week_start: date, tz: str) -> list[EventAtSite]:
+    """Planned events of the week held at a protected site (within ``EVENT_SITE_RADIUS_M``).
+
+    ``events`` are objects with ``event_id, lat, lon, start, end`` (naive times
+    are local to ``tz``). Events elsewhere do not make protective visits.
+    """
+    zone = ZoneInfo(tz)
+    begin = datetime.combine(week_start, time(0), zone)
+    finish = begin + timedelta(days=7)
+    out = []
+    for ev in events:
+        start = ev.start if ev.start.tzinfo else ev.start.replace(tzinfo=zone)
+        end = ev.end if ev.end.tzinfo else ev.end.replace(tzinfo=zone)
+        if end <= begin or start >= finish:
+            continue
+        near = [(d, s) for s in sites
+                if (d := _distance_m(ev.lat, ev.lon, s.lat, s.lon)) <= EVENT_SITE_RADIUS_M]
+        if near:
+            site = min(near, key=lambda ds: (ds[0], ds[1].site_id))[1]
+            out.append(EventAtSite(str(ev.event_id), site.site_id, start.astimezone(zone),
+                                   end.astimezone(zone)))
+    return sorted(out, key=lambda e: (e.start, e.event_id))
+
+
+class _Staffing:
+    """Which slots have someone on duty, found by time."""
+
+    def __init__(self, slots: list[Slot], unit_shifts: list[UnitShift]) -> None:
+        on = {(us.date, us.shift) for us in unit_shifts}
+        self.staffed = [s for s in slots if (s.date, s.shift) in on]
+        self.all = slots
+
+    def slot_at(self, ts: float, dwell_s: float) -> Slot | None:
+        """The staffed slot in which a visit starting at ``ts`` fits, if any."""
+        for s in self.staffed:
+            if s.start.timestamp() <= ts <= s.end.timestamp() - dwell_s:
+                return s
+        return None
+
+    def any_at(self, ts: float) -> Slot | None:
+        for s in self.all:
+            if s.start.timestamp() <= ts < s.end.timestamp():
+                return s
+        return None
+
+
+def _make_visit(site: Site, slot: Slot, target: float, lo: float, hi: float, dwell_s: float,
+                source: str, zone: ZoneInfo) -> Visit:
+    """A visit around ``target``, its window kept inside the slot and ``[lo, hi]``."""
+    open_ = max(target - HALF_WINDOW_S, lo, slot.start.timestamp())
+    close = min(target + HALF_WINDOW_S, hi - dwell_s, slot.end.timestamp() - dwell_s)
+    close = max(open_, close)
+    when = datetime.fromtimestamp(round(target), zone)
+    return Visit(
+        visit_id=f"{site.site_id}/{when:%Y-%m-%dT%H:%M}",
+        site_id=site.site_id, slot=slot,
+        window_open=datetime.fromtimestamp(round(open_), zone),
+        window_close=datetime.fromtimestamp(round(close), zone),
+        dwell_min=dwell_s / 60.0, target=when, source=source,
+    )
 
 
 def protective_visits(
@@ -108,8 +199,9 @@ def protective_visits(
     settings: Settings,
     site_windows: dict[str, tuple[time, time] | None],
     seed: int,
+    events: list[EventAtSite] | None = None,
 ) -> tuple[list[Visit], list[UnservedVisit]]:
-    """Allocate each site's weekly visits to slots and windows.
+    """Allocate each site's visits for the week: days, times of day and shifts.
 
     Parameters
     ----------
@@ -118,74 +210,145 @@ def protective_visits(
     slots
         All slots of the week (see :func:`week_slots`).
     unit_shifts
-        Who is on duty; a slot with nobody on duty cannot hold a visit.
+        Who is on duty; a visit can only fall in a staffed slot.
     settings
-        Visits per tier and dwell.
+        Visits per tier, dwell, minimum gap between visits to a site, time zone.
     site_windows
         Default daily window per site kind.
     seed
-        Seed of the random choices (days, shifts, windows).
+        Seed of the random draws. Each site draws from its own stream, so
+        adding a site leaves the others' times unchanged.
+    events
+        Planned events at sites (see :func:`match_events`); each needs a visit
+        while it lasts, on top of the weekly quota.
 
     Returns
     -------
     (visits, unserved)
-        Visits with their windows, and the visits that no slot can hold.
+        Visits in time order, and the visits no staffed slot can hold.
     """
-    rng = random.Random(seed)
-    staffed = {(us.date, us.shift) for us in unit_shifts}
+    zone = ZoneInfo(settings.timezone)
+    staffing = _Staffing(slots, unit_shifts)
     days = sorted({s.date for s in slots})
+    gap_s = settings.min_visit_gap_h * 3600.0
     visits: list[Visit] = []
     unserved: list[UnservedVisit] = []
+    by_site_events: dict[str, list[EventAtSite]] = {}
+    for ev in events or []:
+        by_site_events.setdefault(ev.site_id, []).append(ev)
+
     for site in sorted(sites, key=lambda s: s.site_id):
+        rng = random.Random(f"{seed}:{site.site_id}")
+        dwell_s = (site.dwell_min or settings.protective_dwell_min) * 60.0
+        chosen: list[float] = []
+
+        # Events first: their times are fixed, and the regular visits keep clear of them.
+        for ev in by_site_events.get(site.site_id, []):
+            lo, hi = ev.start.timestamp(), ev.end.timestamp()
+            options = [s for s in staffing.staffed
+                       if min(hi - dwell_s, s.end.timestamp() - dwell_s) >= max(lo, s.start.timestamp())]
+            if not options:
+                slot = staffing.any_at(lo)
+                unserved.append(UnservedVisit(site.site_id, ev.start.date(), slot.shift if slot else "",
+                                              f"no unit on duty during event {ev.event_id}"))
+                continue
+            slot = max(options, key=lambda s: min(hi, s.end.timestamp()) - max(lo, s.start.timestamp()))
+            a = max(lo, slot.start.timestamp())
+            b = min(hi - dwell_s, slot.end.timestamp() - dwell_s)
+            target = (a + b) / 2
+            chosen.append(target)
+            visits.append(_make_visit(site, slot, target, a - HALF_WINDOW_S, b + dwell_s + HALF_WINDOW_S,
+                                      dwell_s, f"event:{ev.event_id}", zone))
+            # The event visit's window is the event itself, not a slice around its middle.
+            v = visits[-1]
+            visits[-1] = Visit(v.visit_id, v.site_id, v.slot, datetime.fromtimestamp(round(a), zone),
+                               datetime.fromtimestamp(round(b), zone), v.dwell_min, v.target, v.source)
+
         need = site.visits_per_week
         if need is None:
             need = settings.visits_per_week_by_tier.get(site.tier, 0)
         if need <= 0:
             continue
         window = site_window(site, site_windows)
-        dwell = site.dwell_min or settings.protective_dwell_min
-        per_day = Counter(days[d] for d in _spread_days(need, rng))
-        used: Counter[str] = Counter()
-        for day in days:
-            want = per_day.get(day, 0)
-            if not want:
+        per_day = _spread_days(need, rng)
+        # Stratified draws of the position within the window (0..1), dealt to days at random.
+        strata = [(i + rng.random()) / need for i in range(need)]
+        rng.shuffle(strata)
+        for day_index, count in enumerate(per_day):
+            if count == 0:
                 continue
-            options = []
-            for slot in slots:
-                if slot.date != day:
-                    continue
-                span = _overlap(slot, window, settings.timezone)
-                if span is None or span[1].timestamp() - span[0].timestamp() < MIN_WINDOW_S:
-                    continue
-                options.append((slot, span))
-            # Rotate shifts: least-used first, ties broken at random.
-            rng.shuffle(options)
-            options.sort(key=lambda o: used[o[0].shift])
-            on_duty = [o for o in options if (o[0].date, o[0].shift) in staffed]
-            for k in range(want):
-                if k >= len(on_duty):
-                    if k - len(on_duty) < len(options) - len(on_duty):
-                        idle = [o for o in options if o not in on_duty][k - len(on_duty)][0]
-                        unserved.append(UnservedVisit(site.site_id, day, idle.shift,
-                                                      "no unit on duty in the site's window"))
-                    else:
-                        unserved.append(UnservedVisit(
-                            site.site_id, day, "",
-                            f"the site's window overlaps {len(options)} shift(s) a day, "
-                            f"fewer than the {want} visits it needs"))
-                    continue
-                slot, (a, b) = on_duty[k]
-                used[slot.shift] += 1
-                a_ts, b_ts = a.timestamp(), b.timestamp() - dwell * 60
-                if b_ts - a_ts > VISIT_WINDOW_S:
-                    a_ts += rng.random() * (b_ts - a_ts - VISIT_WINDOW_S)
-                    b_ts = a_ts + VISIT_WINDOW_S
-                zone = a.tzinfo
-                visits.append(Visit(
-                    visit_id=f"{site.site_id}/{day.isoformat()}/{slot.shift}",
-                    site_id=site.site_id, slot=slot,
-                    window_open=datetime.fromtimestamp(round(a_ts), zone),
-                    window_close=datetime.fromtimestamp(round(max(a_ts, b_ts)), zone),
-                    dwell_min=dwell,
-                ))
+            day = days[day_index]
+            lo, hi = window_instances(window, day, settings.timezone)
+            span = max(hi - lo - dwell_s, 0.0)
+            best: list[tuple[float, float, Slot]] = []
+            staffed_somewhere = False
+            # A day's visits are placed together: one drawn first in the middle of the
+            # window can leave no room for the next, so a failed day is drawn again.
+            for attempt in range(DAY_ROUNDS):
+                fracs = ((list(strata) if attempt == 0 else [])
+                         + [rng.random() for _ in range(DRAWS_PER_VISIT)])
+                trial: list[tuple[float, float, Slot]] = []
+                for frac in fracs:
+                    target = lo + frac * span
+                    slot = staffing.slot_at(target, dwell_s)
+                    if slot is None:
+                        continue
+                    staffed_somewhere = True
+                    # Keep the gap between whole windows, so served visits keep it too.
+                    if any(abs(target - t) < gap_s + 2 * HALF_WINDOW_S
+                           for t in chosen + [x[1] for x in trial]):
+                        continue
+                    trial.append((frac, target, slot))
+                    if len(trial) == count:
+                        break
+                if len(trial) > len(best):
+                    best = trial
+                if len(best) == count:
+                    break
+            for frac, target, slot in best:
+                if frac in strata:
+                    strata.remove(frac)
+                chosen.append(target)
+                visits.append(_make_visit(site, slot, target, lo, hi, dwell_s, "tier", zone))
+            for _ in range(count - len(best)):
+                slot = staffing.any_at(lo + span / 2)
+                reason = (
+                    f"the site's window cannot hold {count} visits that day "
+                    f"{settings.min_visit_gap_h:g} h apart" if staffed_somewhere
+                    else "no unit on duty in the site's window"
+                )
+                unserved.append(UnservedVisit(site.site_id, day, slot.shift if slot else "", reason))
+    visits.sort(key=lambda v: (v.target, v.site_id))
     return visits, unserved
+
+
+def naive_visits(sites: list[Site], slots: list[Slot], unit_shifts: list[UnitShift], settings: Settings,
+                 site_windows: dict[str, tuple[time, time] | None]) -> list[Visit]:
+    """The naive planner's protective visits: the same times every day.
+
+    A site's daily visits start half an hour after its window opens and follow
+    each other by the minimum gap; weekly quotas below seven take the first
+    days of the week. Visits that fall where nobody is on duty are dropped (the
+    naive planner simply misses them).
+    """
+    zone = ZoneInfo(settings.timezone)
+    staffing = _Staffing(slots, unit_shifts)
+    days = sorted({s.date for s in slots})
+    gap_s = settings.min_visit_gap_h * 3600.0
+    out = []
+    for site in sorted(sites, key=lambda s: s.site_id):
+        need = site.visits_per_week
+        if need is None:
+            need = settings.visits_per_week_by_tier.get(site.tier, 0)
+        dwell_s = (site.dwell_min or settings.protective_dwell_min) * 60.0
+        window = site_window(site, site_windows)
+        per_day = [need // 7 + (1 if d < need % 7 else 0) for d in range(7)]
+        for day, count in zip(days, per_day, strict=False):
+            lo, hi = window_instances(window, day, settings.timezone)
+            for k in range(count):
+                target = lo + 1800.0 + k * gap_s
+                slot = staffing.slot_at(target, dwell_s)
+                if slot is None or target > hi - dwell_s:
+                    continue
+                out.append(_make_visit(site, slot, target, lo, hi, dwell_s, "tier", zone))
+    return sorted(out, key=lambda v: (v.target, v.site_id))

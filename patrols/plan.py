@@ -29,6 +29,8 @@ class Stop:
     lon: float
     arrive: datetime | None
     depart: datetime | None
+    value: float = 0.0
+    """What the visit was worth to the plan: a hotspot's prize after dosage; 0 otherwise."""
 
     @property
     def dwell_min(self) -> float:
@@ -150,7 +152,8 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
             date=date.fromisoformat(r["date"]), shift=r["shift"],
             start=datetime.fromisoformat(r["start"]), end=datetime.fromisoformat(r["end"]),
             stops=tuple(Stop(s["seq"], s["kind"], s["ref"], s["lat"], s["lon"],
-                             _dt(s["arrive"]), _dt(s["depart"])) for s in r["stops"]),
+                             _dt(s["arrive"]), _dt(s["depart"]), s.get("value", 0.0))
+                        for s in r["stops"]),
             path=tuple(tuple(p) for p in r["path"]), km=r["km"], busy_min=r["busy_min"],
         )
         for r in doc["routes"]

@@ -1,32 +1,62 @@
 """Planning a week: from an area's data to a :class:`~patrols.plan.Plan`.
 
 This is the core's one entry point. It takes loaded data (area, network,
-incidents) and returns a Plan; it reads and writes no files.
+incidents, tension, events) and returns a Plan; it reads and writes no files.
+
+The week is planned as a whole:
+- protective visits are allocated over the week first (see :mod:`patrols.demand`);
+- each day's shifts are solved in order, so the hotspot dosage of a day is
+  known shift by shift (a repeat visit the same day is worth less, up to a
+  daily cap); different days are independent and are solved in parallel, one
+  process per core;
+- a naive planner is run on the same shifts for comparison
+  (:mod:`patrols.baseline`);
+- when visits go unserved, it works out how many more unit-shifts, of which
+  kind, where and when, would serve them.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time as clock
+from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from patrols import defaults
-from patrols.area import Area
-from patrols.demand import Slot, Visit, protective_visits, week_slots
+from patrols.area import Area, Settings
+from patrols.baseline import busy_seconds, hotspot_seconds, naive_routes
+from patrols.demand import (
+    HALF_WINDOW_S,
+    EventAtSite,
+    Slot,
+    Visit,
+    match_events,
+    naive_visits,
+    protective_visits,
+    site_window,
+    week_slots,
+    window_instances,
+)
 from patrols.errors import InputError, PlanningError
 from patrols.hotspots import Hotspot, choose_patrol_points, score_segments
 from patrols.network import Network
 from patrols.plan import Plan, PlannedHotspot, PlannedSite, Route, Stop, Unserved
+from patrols.predictability import site_spread, summarize_spread
 from patrols.solver import ShiftProblem, ShiftSolution, Vehicle, solve
 from patrols.week import UnitShift, unit_shifts
 
 # How many top-scoring street segments the plan keeps for the map's hotspot surface.
 HOT_SEGMENTS_KEPT = 400
+# Extra unit-shifts tried per shift when working out what would serve unserved visits.
+MAX_EXTRA_UNITS = 4
 Progress = Callable[[str], None]
 
 
@@ -41,6 +71,39 @@ class _Point:
     prize: float
     open_s: float
     close_s: float
+    hotspot: int = -1
+    """Index into the week's hotspots, or -1."""
+
+
+@dataclass(frozen=True)
+class SlotTask:
+    """One shift's problem as a worker process receives it (pure data)."""
+
+    problem: ShiftProblem
+    hotspot_of_point: tuple[int, ...]
+    naive_problem: ShiftProblem
+    """The same shift with the naive planner's own protective visits."""
+    naive_hotspot_of_point: tuple[int, ...]
+    fixed_open: np.ndarray
+    """For the naive baseline: when it aims to be at each of its protective visits."""
+    min_prize: float = 0.0
+    """A hotspot visit worth less than this (after dosage) is not offered."""
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    """A solved shift, with the naive baseline's routes on the same problem."""
+
+    solution: ShiftSolution
+    value: tuple[tuple[float, ...], ...]
+    """Dosage-adjusted worth of each visit on each route (0 for protective visits)."""
+    baseline: list[list[tuple[int, float]]]
+    baseline_value: float
+    baseline_busy_s: float
+    hotspot_s: float
+    """Our hotspot patrol time: the leg into each hotspot visit plus its dwell."""
+    baseline_hotspot_s: float
+    seconds: float
 
 
 def snap_inputs(area: Area, network: Network) -> tuple[dict[str, int], dict[str, int]]:
@@ -69,6 +132,7 @@ def snap_inputs(area: Area, network: Network) -> tuple[dict[str, int], dict[str,
     return out[0], out[1]
 
 
+# ---------------------------------------------------------------- problems
 def _problem(slot: Slot, shifts: list[UnitShift], points: list[_Point], network: Network,
              reserve: float) -> ShiftProblem:
     nodes = [p.node for p in points]
@@ -113,28 +177,113 @@ def _slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotsp
                              v.dwell_min * 60.0, 0.0, v.window_open.timestamp() - t0,
                              v.window_close.timestamp() - t0))
     dwell = area.settings.hotspot_dwell_min * 60.0
-    for h in hotspots:
-        points.append(_Point("hotspot", h.hotspot_id, h.node, h.lat, h.lon, dwell, h.prize,
-                             0.0, length - dwell))
+    weekday = slot.date.weekday()
+    for k, h in enumerate(hotspots):
+        points.append(_Point("hotspot", h.hotspot_id, h.node, h.lat, h.lon, dwell,
+                             h.prize_for(slot.shift, weekday), 0.0, length - dwell, hotspot=k))
     return points
 
 
+def _keep(problem: ShiftProblem, keep: list[int]) -> ShiftProblem:
+    """The problem restricted to the points in ``keep`` (depots must be kept)."""
+    pos = {p: i for i, p in enumerate(keep)}
+    idx = np.array(keep)
+    return replace(
+        problem,
+        travel={m: t[np.ix_(idx, idx)] for m, t in problem.travel.items()},
+        service=problem.service[idx], prize=problem.prize[idx], required=problem.required[idx],
+        window_open=problem.window_open[idx], window_close=problem.window_close[idx],
+        vehicles=tuple(replace(v, start=pos[v.start], end=pos[v.end]) for v in problem.vehicles),
+    )
+
+
+# ------------------------------------------------------------------ solving
+def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_limit: float,
+              seed: int, workers: int) -> list[SlotResult]:
+    """Solve one day's shifts in order, the hotspot dosage carried from shift to shift.
+
+    The k-th visit of the day to a hotspot is worth ``repeat_value ** (k-1)`` of
+    its prize; at ``daily_cap`` visits the hotspot is no longer offered that
+    day. The naive baseline runs on the same problems with the same valuation
+    (its own visit counts), so the two are compared like for like.
+
+    Returns
+    -------
+    list of SlotResult
+        One per task, in order.
+    """
+    ours: Counter[int] = Counter()
+    naive: Counter[int] = Counter()
+    out = []
+    for n, task in enumerate(tasks):
+        problem = task.problem
+        began = clock.perf_counter()
+        prize = problem.prize.copy()
+        for i, h in enumerate(task.hotspot_of_point):
+            if h >= 0:
+                prize[i] = 0.0 if ours[h] >= daily_cap else prize[i] * repeat_value ** ours[h]
+                if prize[i] < task.min_prize:
+                    prize[i] = 0.0
+        keep = [i for i in range(problem.n_points) if task.hotspot_of_point[i] < 0 or prize[i] > 0]
+        sub = _keep(replace(problem, prize=prize), keep)
+        sol = solve(sub, time_limit=time_limit, seed=seed + n, workers=workers)
+        sol = replace(
+            sol,
+            routes=tuple(tuple(keep[i] for i in r) for r in sol.routes),
+            unserved=tuple(replace(u, point=keep[u.point]) for u in sol.unserved),
+        )
+        value = tuple(tuple(float(prize[i]) for i in r) for r in sol.routes)
+        for r in sol.routes:
+            for i in r:
+                if task.hotspot_of_point[i] >= 0:
+                    ours[task.hotspot_of_point[i]] += 1
+        # The naive planner on the same shift, valued with its own dosage.
+        nproblem = task.naive_problem
+        base = naive_routes(nproblem, task.fixed_open)
+        base_value = 0.0
+        for r in base:
+            for i, _ in r:
+                h = task.naive_hotspot_of_point[i]
+                if h >= 0 and naive[h] < daily_cap:
+                    base_value += float(nproblem.prize[i]) * repeat_value ** naive[h]
+                    naive[h] += 1
+        base_busy = sum(busy_seconds(nproblem, k, [i for i, _ in r]) for k, r in enumerate(base))
+        base_hot = sum(hotspot_seconds(nproblem, k, [i for i, _ in r]) for k, r in enumerate(base))
+        hot = sum(hotspot_seconds(problem, k, list(r)) for k, r in enumerate(sol.routes))
+        out.append(SlotResult(sol, value, base, base_value, base_busy, hot, base_hot,
+                              clock.perf_counter() - began))
+    return out
+
+
+def _solve_days(days: list[list[SlotTask]], settings: Settings, time_limit: float, seed: int,
+                workers: int) -> list[list[SlotResult]]:
+    """Solve every day, in parallel processes when ``workers`` > 1."""
+    args = [(tasks, settings.hotspot_repeat_value, settings.hotspot_daily_cap, time_limit,
+             seed + 100 * d, 1) for d, tasks in enumerate(days)]
+    if workers <= 1 or len(days) <= 1:
+        return [solve_day(*a) for a in args]
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(solve_day, *a) for a in args]
+        return [f.result() for f in futures]
+
+
+# ------------------------------------------------------------------- routes
 def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], sol: ShiftSolution,
-            network: Network) -> list[Route]:
+            value: tuple[tuple[float, ...], ...], network: Network) -> list[Route]:
     t0 = slot.start.timestamp()
     zone = slot.start.tzinfo
     routes = []
     for k, us in enumerate(shifts):
         home = next(p for p in points if p.kind == "station" and p.ref == us.station_id)
         seq = [home, *(points[i] for i in sol.routes[k]), home]
-        times = sol.starts[k]
         stops = [Stop(0, "station", home.ref, home.lat, home.lon, None,
                       datetime.fromtimestamp(round(t0 + sol.depart[k]), zone))]
-        for n, (i, t) in enumerate(zip(sol.routes[k], times, strict=True), start=1):
+        for n, (i, t, worth) in enumerate(zip(sol.routes[k], sol.starts[k], value[k], strict=True), start=1):
             p = points[i]
             arrive = datetime.fromtimestamp(round(t0 + t), zone)
             depart = datetime.fromtimestamp(round(t0 + t + p.dwell_s), zone)
-            stops.append(Stop(n, p.kind, p.ref, p.lat, p.lon, arrive, depart))
+            stops.append(Stop(n, p.kind, p.ref, p.lat, p.lon, arrive, depart, round(worth, 3)))
         stops.append(Stop(len(stops), "station", home.ref, home.lat, home.lon,
                           datetime.fromtimestamp(round(t0 + sol.arrive_end[k]), zone), None))
         legs = [(a.node, b.node) for a, b in pairwise(seq)]
@@ -152,8 +301,47 @@ def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], sol: Shif
     return routes
 
 
+# --------------------------------------------------------------- shortfall
+def _shortfall(missing: dict[tuple[date, str], list[Visit]], slots: dict[tuple[date, str], Slot],
+               area: Area, network: Network, station_nodes: dict[str, int], site_nodes: dict[str, int],
+               time_limit: float, seed: int) -> list[dict[str, Any]]:
+    """How many more car unit-shifts, from which station, would serve the unserved visits of each shift.
+
+    For each shift with unserved visits, extra car units based at the station
+    nearest (by car) to those visits are added one at a time, and the visits
+    alone are solved, until every one is served or ``MAX_EXTRA_UNITS`` is reached.
+    """
+    out = []
+    templates = area.shifts
+    for key in sorted(missing):
+        slot, visits = slots[key], missing[key]
+        nodes = [station_nodes[s] for s in sorted(area.stations)]
+        sids = sorted(area.stations)
+        tt = network.travel_times("car", nodes + [site_nodes[v.site_id] for v in visits])
+        nearest = sids[int(np.argmin(tt[: len(sids), len(sids):].sum(axis=1)))]
+        served, extra = 0, 0
+        for extra in range(1, MAX_EXTRA_UNITS + 1):
+            units = [UnitShift(f"extra-{i + 1}", "car", nearest, slot.shift, slot.date, slot.start, slot.end)
+                     for i in range(extra)]
+            points = _slot_points(slot, units, visits, [], area, station_nodes, site_nodes)
+            problem = _problem(slot, units, points, network, area.settings.reserve_share)
+            sol = solve(problem, time_limit=time_limit, seed=seed, workers=1)
+            served = sum(len(r) for r in sol.routes)
+            if served == len(visits):
+                break
+        start, end = templates[slot.shift]
+        out.append({
+            "date": slot.date.isoformat(), "shift": slot.shift,
+            "hours": f"{start:%H:%M}-{end:%H:%M}", "mode": "car", "station_id": nearest,
+            "extra_unit_shifts": extra, "unserved_visits": len(visits), "would_serve": served,
+        })
+    return out
+
+
+# ---------------------------------------------------------------- the week
 def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start: date, seed: int = 0,
-              time_limit_s: float | None = None, progress: Progress | None = None) -> Plan:
+              time_limit_s: float | None = None, progress: Progress | None = None,
+              tension: list | tuple = (), events: list | tuple = (), workers: int = 2) -> Plan:
     """Plan the week from ``week_start`` for an area.
 
     Parameters
@@ -171,7 +359,11 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     time_limit_s
         Solver time per shift; the area's default when ``None``.
     progress
-        Called with a short message as each shift is solved.
+        Called with a short message as the work goes on.
+    tension, events
+        Tension areas and planned events (see :mod:`patrols.tension`).
+    workers
+        Processes solving days at once (one per core is best).
 
     Returns
     -------
@@ -180,43 +372,118 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     say = progress or (lambda _msg: None)
     settings = area.settings
     limit = settings.time_limit_s if time_limit_s is None else time_limit_s
+    began = clock.perf_counter()
     station_nodes, site_nodes = snap_inputs(area, network)
     shifts_all = unit_shifts(area.units, week_start, area.shifts, settings.timezone,
                              source=str(area.units_path))
-    segments = score_segments(network, incidents, week_start, settings)
+    segments = score_segments(network, incidents, week_start, settings, tension=list(tension),
+                              events=list(events), shifts=area.shifts)
     hotspots = choose_patrol_points(segments, network, settings.hotspot_candidates,
                                     settings.hotspot_min_separation_m)
     slots = week_slots(week_start, area.shifts, settings.timezone)
+    at_sites: list[EventAtSite] = match_events(list(events), area.sites, week_start, settings.timezone)
     visits, unserved_demand = protective_visits(
-        area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS, seed)
+        area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS, seed, at_sites)
+    naive = naive_visits(area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS)
     unserved = [Unserved(u.site_id, u.date, u.shift, u.reason) for u in unserved_demand]
+    say(f"{len(hotspots)} hotspots, {len(visits)} protective visits, "
+        f"{len(unserved_demand)} unplaceable ({clock.perf_counter() - began:.1f} s)")
 
-    routes: list[Route] = []
-    solve_seconds = 0.0
-    offers = 0
     staffed = [s for s in slots if any(us.date == s.date and us.shift == s.shift for us in shifts_all)]
-    for n, slot in enumerate(staffed):
+    if not staffed:
+        raise PlanningError("no unit-shift in the week")
+    built: list[tuple[Slot, list[UnitShift], list[Visit], list[_Point], list[_Point]]] = []
+    by_day: dict[date, list[SlotTask]] = defaultdict(list)
+    for slot in staffed:
         on_duty = [us for us in shifts_all if us.date == slot.date and us.shift == slot.shift]
         slot_visits = [v for v in visits if v.slot == slot]
         points = _slot_points(slot, on_duty, slot_visits, hotspots, area, station_nodes, site_nodes)
         problem = _problem(slot, on_duty, points, network, settings.reserve_share)
-        began = clock.perf_counter()
-        sol = solve(problem, time_limit=limit, seed=seed + n)
-        solve_seconds += clock.perf_counter() - began
-        offers += len(hotspots)
-        for miss in sol.unserved:
+        naive_points = _slot_points(slot, on_duty, [v for v in naive if v.slot == slot], hotspots, area,
+                                    station_nodes, site_nodes)
+        naive_problem = _problem(slot, on_duty, naive_points, network, settings.reserve_share)
+        fixed = np.array([p.open_s + HALF_WINDOW_S if p.kind == "protective" else 0.0 for p in naive_points])
+        built.append((slot, on_duty, slot_visits, points, naive_points))
+        by_day[slot.date].append(SlotTask(problem, tuple(p.hotspot for p in points), naive_problem,
+                                          tuple(p.hotspot for p in naive_points), fixed))
+    # The week's top prize sets the bar below which a visit is not worth the time.
+    top_prize = max((float(t.problem.prize.max()) for tasks in by_day.values() for t in tasks), default=0.0)
+    by_day = {d: [replace(t, min_prize=settings.hotspot_min_share * top_prize) for t in tasks]
+              for d, tasks in by_day.items()}
+    day_keys = sorted(by_day)
+    solve_began = clock.perf_counter()
+    results_by_day = _solve_days([by_day[d] for d in day_keys], settings, limit, seed, workers)
+    solve_wall = clock.perf_counter() - solve_began
+    results = [r for day in results_by_day for r in day]
+    say(f"solved {len(results)} shifts on {workers} worker(s) in {solve_wall:.1f} s")
+
+    routes: list[Route] = []
+    missing: dict[tuple[date, str], list[Visit]] = defaultdict(list)
+    base_value = base_busy = base_hot = hot_s = 0.0
+    base_times: dict[str, list[datetime]] = defaultdict(list)
+    for (slot, on_duty, slot_visits, points, naive_points), res in zip(built, results, strict=True):
+        visit_at = {i: v for i, v in zip(
+            [i for i, p in enumerate(points) if p.kind == "protective"], slot_visits, strict=True)}
+        for miss in res.solution.unserved:
             p = points[miss.point]
             unserved.append(Unserved(p.ref, slot.date, slot.shift, miss.reason))
-        routes.extend(_routes(slot, on_duty, points, sol, network))
-        say(f"{slot.date.isoformat()} {slot.shift:<5} {len(on_duty)} units, "
-            f"{len(slot_visits)} protective, {sum(len(r) for r in sol.routes)} stops")
-    if not routes:
-        raise PlanningError("no unit-shift in the week")
+            if miss.point in visit_at:
+                missing[(slot.date, slot.shift)].append(visit_at[miss.point])
+        routes.extend(_routes(slot, on_duty, points, res.solution, res.value, network))
+        base_value += res.baseline_value
+        base_busy += res.baseline_busy_s
+        base_hot += res.baseline_hotspot_s
+        hot_s += res.hotspot_s
+        for r in res.baseline:
+            for i, t in r:
+                if naive_points[i].kind == "protective":
+                    base_times[naive_points[i].ref].append(
+                        datetime.fromtimestamp(slot.start.timestamp() + t, slot.start.tzinfo))
+
+    # Predictability of the weekly (tier) visits as planned, and of the naive plan's.
+    planned_times: dict[str, list[datetime]] = defaultdict(list)
+    tier_keys = {(v.site_id, v.slot.date, v.slot.shift) for v in visits if v.source == "tier"}
+    for r in routes:
+        for s in r.stops:
+            if s.kind == "protective" and (s.ref, r.date, r.shift) in tier_keys and s.arrive:
+                planned_times[s.ref].append(s.arrive)
+    spread = _spread(area, visits, planned_times, seed)
+    base_spread = _spread(area, visits, base_times, seed)
+
+    shortfall = _shortfall(dict(missing), {(s.date, s.shift): s for s in staffed}, area, network,
+                           station_nodes, site_nodes, min(limit, 2.0), seed) if missing else []
+    for key, group in _unstaffed(unserved_demand).items():
+        shortfall.append({"date": key[0].isoformat(), "shift": key[1], "mode": "any",
+                          "station_id": "", "extra_unit_shifts": 1, "unserved_visits": group,
+                          "would_serve": group, "note": "no unit on duty in the sites' windows"})
 
     top = segments[segments["score"] > 0].nlargest(HOT_SEGMENTS_KEPT, "score")
     hot = tuple((round(float(s), 3), tuple((round(x, 6), round(y, 6)) for x, y in g.coords))
                 for s, g in zip(top["score"], top.geometry, strict=True))
     streets = tuple(tuple((round(x, 5), round(y, 5)) for x, y in g.coords) for g in segments.geometry)
+    harm_offered = sum(h.prize_for(s.shift, s.date.weekday()) for s in staffed for h in hotspots)
+    base_hours = base_busy / 3600.0
+    covered = sum(s.value for r in routes for s in r.stops if s.kind == "hotspot")
+    extra = {
+        "hotspot_patrol_minutes": round(hot_s / 60.0, 1),
+        "harm_per_hotspot_hour": round(covered / (hot_s / 3600.0), 3) if hot_s else 0.0,
+        "predictability": spread,
+        "baseline": {
+            "planner": "naive: nearest unvisited hotspot; sites in fixed order at fixed times",
+            "harm_covered": round(base_value, 3),
+            "patrol_minutes": round(base_busy / 60.0, 1),
+            "harm_per_patrol_hour": round(base_value / base_hours, 3) if base_hours else 0.0,
+            "hotspot_patrol_minutes": round(base_hot / 60.0, 1),
+            "harm_per_hotspot_hour": round(base_value / (base_hot / 3600.0), 3) if base_hot else 0.0,
+            "predictability": {k: v for k, v in base_spread.items() if k != "sites"},
+        },
+        "shortfall": shortfall,
+        "timing": {"workers": workers, "solve_wall_s": round(solve_wall, 2),
+                   "solve_cpu_s": round(sum(r.seconds for r in results), 2)},
+        "dosage": {"repeat_value": settings.hotspot_repeat_value, "daily_cap": settings.hotspot_daily_cap,
+                   "min_share_of_top_prize": settings.hotspot_min_share},
+        "events_at_sites": len(at_sites),
+    }
     return Plan(
         area=area.name, week_start=week_start, seed=seed, time_limit_s=limit,
         routes=tuple(routes),
@@ -225,8 +492,39 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         hotspots=tuple(PlannedHotspot(h.hotspot_id, h.lat, h.lon, round(h.score, 3)) for h in hotspots),
         unserved=tuple(sorted(unserved, key=lambda u: (u.date, u.shift, u.site_id))),
         required_visits=len(visits) + len(unserved_demand),
-        hotspot_offers=offers,
-        harm_offered=round(sum(h.prize for h in hotspots) * len(staffed), 3),
-        streets=streets, hot_segments=hot, solve_seconds=round(solve_seconds, 2),
-        bbox=network.bbox,
+        hotspot_offers=len(hotspots) * len(staffed),
+        harm_offered=round(harm_offered, 3),
+        streets=streets, hot_segments=hot, solve_seconds=round(solve_wall, 2),
+        bbox=network.bbox, extra=extra,
     )
+
+
+def _unstaffed(unserved: list) -> dict[tuple[date, str], int]:
+    groups: Counter[tuple[date, str]] = Counter()
+    for u in unserved:
+        if u.reason.startswith("no unit on duty"):
+            groups[(u.date, u.shift)] += 1
+    return dict(groups)
+
+
+def _spread(area: Area, visits: list[Visit], times: dict[str, list[datetime]], seed: int) -> dict[str, Any]:
+    """Per-site spread of visit hours beside uniform random times in the same windows."""
+    sites = {s.site_id: s for s in area.sites}
+    tz = area.settings.timezone
+    per_site = {}
+    for site_id in sorted({v.site_id for v in visits if v.source == "tier"}):
+        got = sorted(times.get(site_id, []))
+        window = site_window(sites[site_id], defaults.SITE_WINDOWS)
+        spans = []
+        for t in got:
+            local_day = t.astimezone(visits[0].slot.start.tzinfo).date()
+            # The window instance holding the visit: opened that day or the day before.
+            for day in (local_day, date.fromordinal(local_day.toordinal() - 1)):
+                lo, hi = window_instances(window, day, tz)
+                if lo <= t.timestamp() <= hi:
+                    spans.append((lo, hi))
+                    break
+            else:
+                spans.append(window_instances(window, local_day, tz))
+        per_site[site_id] = site_spread(got, spans, tz, seed)
+    return summarize_spread(per_site)

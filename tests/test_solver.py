@@ -35,8 +35,7 @@ def make_shift(
     if vehicles is None:
         vehicles = (
             Vehicle(start=0, end=0, earliest=0.0, latest=SHIFT, profile="car"),
-            Vehicle(start=0, end=1, earliest=3600.0, latest=SHIFT, profile="car",
-                    max_busy=4 * 3600.0),
+            Vehicle(start=0, end=1, earliest=3600.0, latest=SHIFT, profile="car", max_busy=4 * 3600.0),
             Vehicle(start=1, end=1, earliest=0.0, latest=SHIFT / 2, profile="foot"),
         )
     return ShiftProblem(travel, service, prize, required, w_open, w_close, vehicles, "synthetic")
@@ -76,12 +75,12 @@ def test_impossible_required_visits_reported_with_reason() -> None:
     w_close = problem.window_close.copy()
     w_open[3], w_close[3] = SHIFT + 100, SHIFT + 200  # after every shift
     vehicles = tuple(
-        Vehicle(v.start, v.end, v.earliest, v.latest, v.profile, v.max_busy,
-                frozenset(range(30)) - {4})
+        Vehicle(v.start, v.end, v.earliest, v.latest, v.profile, v.max_busy, frozenset(range(30)) - {4})
         for v in problem.vehicles
     )
-    bad = ShiftProblem(travel, problem.service, problem.prize, problem.required, w_open,
-                       w_close, vehicles, "bad")
+    bad = ShiftProblem(
+        travel, problem.service, problem.prize, problem.required, w_open, w_close, vehicles, "bad"
+    )
     solution = solve(bad, time_limit=1.0)
     assert solution_violations(bad, solution) == []
     reasons = {u.point: u.reason for u in solution.unserved}
@@ -110,8 +109,16 @@ def test_allowed_vehicles_respected() -> None:
         Vehicle(0, 0, 0.0, SHIFT, "car", allowed=only_first),
         Vehicle(1, 1, 0.0, SHIFT, "car", allowed=frozenset(range(15, 30))),
     )
-    problem = ShiftProblem(base.travel, base.service, base.prize, base.required,
-                           base.window_open, base.window_close, vehicles, "allowed")
+    problem = ShiftProblem(
+        base.travel,
+        base.service,
+        base.prize,
+        base.required,
+        base.window_open,
+        base.window_close,
+        vehicles,
+        "allowed",
+    )
     solution = solve(problem, time_limit=1.0)
     assert plan_violations(problem, solution.routes) == []
     assert set(solution.routes[0]) <= only_first

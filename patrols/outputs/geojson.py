@@ -1,4 +1,8 @@
-"""``plan.geojson``: routes along the streets and their stops (RFC 7946, WGS84)."""
+"""``plan.geojson``: routes along the streets and their stops (RFC 7946, WGS84).
+
+The document follows the published JSON Schema ``schemas/patrol_plan.v1.json``;
+its ``patrol_plan`` member (an RFC 7946 foreign member) names that schema.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,24 @@ from typing import Any
 from patrols.outputs.roster import roster_rows
 from patrols.plan import Plan
 
+SCHEMA_ID = "patrol_plan.v1"
+
 
 def plan_geojson(plan: Plan) -> dict[str, Any]:
     """A FeatureCollection: one LineString per route, one Point per stop.
 
-    Route properties: ``feature`` = ``route``, ``unit``, ``date``, ``shift``,
-    ``mode``, ``station``, ``start``, ``end``, ``km``, ``busy_min``, ``stops``.
-    Stop properties: ``feature`` = ``stop`` and the roster's columns.
+    Parameters
+    ----------
+    plan
+        The plan.
+
+    Returns
+    -------
+    dict
+        Route properties: ``feature`` = ``route``, ``unit``, ``date``, ``shift``,
+        ``mode``, ``station``, ``start``, ``end``, ``km``, ``busy_min``, ``stops``.
+        Stop properties: ``feature`` = ``stop``, the roster's columns (``seq``,
+        ``lat``, ``lon``, ``easting``, ``northing`` as numbers) and ``dwell_min``.
     """
     features: list[dict[str, Any]] = []
     for route in plan.routes:
@@ -32,16 +47,24 @@ def plan_geojson(plan: Plan) -> dict[str, Any]:
                 "km": route.km, "busy_min": route.busy_min, "stops": len(route.stops) - 2,
             },
         })
-    for row in roster_rows(plan):
+    stops = [s for r in plan.routes for s in r.stops]
+    for row, stop in zip(roster_rows(plan), stops, strict=True):
         props: dict[str, Any] = {"feature": "stop", **row}
         props["seq"] = int(row["seq"])
         props["lat"], props["lon"] = float(row["lat"]), float(row["lon"])
+        props["easting"], props["northing"] = int(row["easting"]), int(row["northing"])
+        props["dwell_min"] = round(stop.dwell_min, 1)
         features.append({
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [props["lon"], props["lat"]]},
             "properties": props,
         })
-    return {"type": "FeatureCollection", "features": features}
+    return {
+        "type": "FeatureCollection",
+        "patrol_plan": {"schema": SCHEMA_ID, "area": plan.area, "week_start": plan.week_start.isoformat(),
+                        "seed": plan.seed, "redacted": plan.redacted},
+        "features": features,
+    }
 
 
 def plan_geojson_text(plan: Plan) -> str:

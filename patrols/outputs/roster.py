@@ -1,13 +1,49 @@
-"""``roster.csv``: one row per stop, for dispatch and for people."""
+"""``roster.csv``: one row per stop, for dispatch and for people.
+
+Each stop is given in WGS84 (``lat``, ``lon``) and on the British National Grid
+(``easting``, ``northing``, EPSG:27700), the grid UK forces' systems use.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from functools import cache
+
+from pyproj import Transformer
 
 from patrols.plan import Plan
 
-COLUMNS = ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref", "lat", "lon"]
+COLUMNS = ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref", "lat", "lon",
+           "easting", "northing"]
+
+
+@cache
+def _to_bng() -> Transformer:
+    return Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+
+
+def to_bng(lons: list[float], lats: list[float]) -> tuple[list[float], list[float]]:
+    """British National Grid easting and northing (metres) of WGS84 points.
+
+    Parameters
+    ----------
+    lons, lats
+        Longitudes and latitudes in degrees.
+
+    Returns
+    -------
+    (eastings, northings)
+
+    Notes
+    -----
+    PROJ's default WGS84 -> OSGB36 transformation is used. Without the OSTN15
+    grid (not bundled, and the grid download is off) it is a Helmert
+    transformation good to a few metres: enough to find a street corner, which
+    is why the roster gives whole metres.
+    """
+    east, north = _to_bng().transform(lons, lats)
+    return list(east), list(north)
 
 
 def roster_rows(plan: Plan) -> list[dict[str, str]]:
@@ -27,6 +63,10 @@ def roster_rows(plan: Plan) -> list[dict[str, str]]:
                 "lat": f"{stop.lat:.6f}",
                 "lon": f"{stop.lon:.6f}",
             })
+    if rows:
+        east, north = to_bng([float(r["lon"]) for r in rows], [float(r["lat"]) for r in rows])
+        for row, e, n in zip(rows, east, north, strict=True):
+            row["easting"], row["northing"] = f"{e:.0f}", f"{n:.0f}"
     return rows
 
 

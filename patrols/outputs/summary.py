@@ -20,11 +20,10 @@ def summarize(plan: Plan) -> dict[str, Any]:
     dict
         JSON-ready summary (see the README for each field).
     """
-    score = {h.hotspot_id: h.score for h in plan.hotspots}
     stops = [s for r in plan.routes for s in r.stops]
     protective = [s for s in stops if s.kind == "protective"]
     hotspot_stops = [s for s in stops if s.kind == "hotspot"]
-    covered = sum(score.get(s.ref, 0.0) for s in hotspot_stops)
+    covered = sum(s.value for s in hotspot_stops)
     patrol_min = sum(r.busy_min for r in plan.routes)
     dwell_hot_min = sum(s.dwell_min for s in hotspot_stops)
     return {
@@ -54,6 +53,9 @@ def summarize(plan: Plan) -> dict[str, Any]:
             "harm_covered": round(covered, 3),
             "harm_covered_share": round(covered / plan.harm_offered, 4) if plan.harm_offered else 0.0,
             "dwell_minutes": round(dwell_hot_min, 1),
+            "harm_per_patrol_hour": round(covered / (patrol_min / 60.0), 3) if patrol_min else 0.0,
+            **{k: plan.extra[k] for k in ("hotspot_patrol_minutes", "harm_per_hotspot_hour")
+               if k in plan.extra},
         },
         "routes": {
             "km": round(sum(r.km for r in plan.routes), 2),
@@ -61,6 +63,8 @@ def summarize(plan: Plan) -> dict[str, Any]:
             "shift_minutes": round(
                 sum((r.end.timestamp() - r.start.timestamp()) / 60 for r in plan.routes), 1),
         },
+        **{k: plan.extra[k] for k in ("predictability", "baseline", "shortfall", "timing", "dosage")
+           if k in plan.extra},
         "time_limit_s": plan.time_limit_s,
         "solve_seconds": plan.solve_seconds,
     }

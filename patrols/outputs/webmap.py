@@ -1,117 +1,222 @@
-"""``map.html``: the interactive map a planner reads the plan on (folium / Leaflet).
+"""``map.html``: the interactive map a planner reads the plan on, one self-contained file.
 
-The base layer is drawn from the area's own streets, so no tile server is
-asked for anything unless the area configures a tile URL.
+The page is written from a small template rather than through folium: folium
+links jQuery, Bootstrap and several plugins from CDNs, and a map that fetches
+anything from outside fails on a closed police network and tells a third party
+which streets were being looked at. Here Leaflet's script and style (from
+``node_modules``, see :mod:`patrols.outputs.assets`), the page's own script and
+the plan's data are all inside the file, and a Content-Security-Policy forbids
+every request the page might still try (only a configured tile host is let in).
+
+The base layer is the area's own streets (``plan.streets``) drawn on a canvas;
+raster tiles are used only when the area sets ``[map] tile_url``.
 """
 
 from __future__ import annotations
 
 import html
+import json
+from datetime import datetime
+from importlib import resources
 from itertools import cycle
+from typing import Any
+from urllib.parse import urlsplit
 
-import folium
+from patrols.outputs.assets import leaflet_assets
+from patrols.outputs.summary import summarize
+from patrols.plan import Plan, Route
 
-from patrols.plan import Plan
-
-UNIT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-                "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f")
-KIND_STYLE = {
-    "protective": ("#6a0dad", 6),
-    "hotspot": ("#e4572e", 5),
-    "patrol": ("#333333", 5),
-    "station": ("#000000", 7),
-}
-
-
-def _popup(lines: list[tuple[str, str]]) -> folium.Popup:
-    body = "<br>".join(f"<b>{html.escape(k)}</b> {html.escape(v)}" for k, v in lines)
-    return folium.Popup(body, max_width=260)
+# Ten colours told apart on a light street base; none near the hotspot amber or the site purple.
+UNIT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#17becf", "#8c564b", "#e377c2",
+                "#0b3d91", "#7f7f00", "#9467bd", "#000000")
+SURFACE_COLOUR = "#f0a202"
+SITE_COLOUR = "#6a0dad"
+KIND_FILL = {"station": "#ffffff", "protective": SITE_COLOUR, "hotspot": SURFACE_COLOUR, "patrol": "#ffffff"}
+KIND_LEGEND = {"station": "police station (start and end)", "protective": "protective visit",
+               "hotspot": "hotspot visit", "patrol": "patrol stop"}
+# Coordinates are stored to 1e-5 degree (about 1 m): plenty for a screen, half the bytes of 1e-6.
+SCALE = 100_000
+OSM_ATTRIBUTION = "Leaflet · streets © OpenStreetMap contributors (ODbL)"
 
 
-def make_map(plan: Plan, tile_url: str | None = None) -> folium.Map:
-    """Build the folium map of a plan.
+def unit_colours(plan: Plan) -> dict[str, str]:
+    """The colour of each unit, by unit id (the same in the map and the briefings)."""
+    units = sorted({r.unit_id for r in plan.routes})
+    return dict(zip(units, cycle(UNIT_COLOURS), strict=False))
+
+
+def _encode_line(line: tuple[tuple[float, float], ...], origin: tuple[int, int]) -> list[int]:
+    """Integer steps from the previous point (the first from ``origin``), x then y."""
+    out: list[int] = []
+    px, py = origin
+    for x, y in line:
+        ix, iy = round(x * SCALE), round(y * SCALE)
+        out += [ix - px, iy - py]
+        px, py = ix, iy
+    return out
+
+
+def _hhmm(moment: datetime | None) -> str:
+    return f"{moment:%H:%M}" if moment else ""
+
+
+def _summary_rows(plan: Plan) -> dict[str, Any]:
+    """The summary panel: the headline figures of :func:`summarize` in words."""
+    s = summarize(plan)
+    routes = s["routes"]
+    share = routes["patrol_minutes"] / routes["shift_minutes"] if routes["shift_minutes"] else 0.0
+    stops = sum(len(r.stops) - 2 for r in plan.routes)
+    rows = [
+        ("week of", s["week_start"]),
+        ("unit-shifts", f"{s['unit_shifts']} ("
+         + ", ".join(f"{n} {m}" for m, n in s["unit_shifts_by_mode"].items()) + ")"),
+        ("stops", str(stops)),
+    ]
+    if not plan.redacted:
+        p, h = s["protective"], s["hotspots"]
+        rows += [
+            ("protective visits", f"{p['planned_visits']} of {p['required_visits']} required"),
+            ("hotspot visits",
+             f"{h['planned_visits']} ({h['distinct_visited']} of {h['candidates']} points)"),
+            ("harm covered", f"{100 * h['harm_covered_share']:.1f}% of offered"),
+        ]
+    rows += [
+        ("distance", f"{routes['km']:.1f} km"),
+        ("shift time planned", f"{100 * share:.0f}% (rest kept for calls)"),
+    ]
+    unserved = [f"{u['date']} {u['shift'] or 'any shift'}{' ' + u['site_id'] if u['site_id'] else ''}: "
+                f"{u['reason']}" for u in s["protective"]["unserved"]]
+    rows.append(("unserved visits", str(len(unserved))))
+    return {"rows": rows, "unserved": unserved}
+
+
+def _slots(plan: Plan) -> list[Route]:
+    """One route per (date, shift), in time order: the order of the day/shift grid."""
+    first: dict[tuple[str, str], Route] = {}
+    for r in sorted(plan.routes, key=lambda r: (r.start, r.shift)):
+        first.setdefault((r.date.isoformat(), r.shift), r)
+    return list(first.values())
+
+
+def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
+    """Everything the page's script draws, as JSON-ready data.
+
+    Parameters
+    ----------
+    plan
+        The plan to show; a redacted plan gives data with no site in it.
+    tile_url
+        Optional raster tile URL template (``{z}/{x}/{y}``).
+
+    Returns
+    -------
+    dict
+        The page's data (compact: lines as integer steps of 1e-5 degree).
+    """
+    west, south = plan.bbox[:2]
+    origin = (round(west * SCALE), round(south * SCALE))
+    colours = unit_colours(plan)
+    units = sorted({(r.unit_id, r.mode) for r in plan.routes})
+    unit_index = {u: i for i, (u, _) in enumerate(units)}
+    slot_routes = _slots(plan)
+    slot_index = {(r.date.isoformat(), r.shift): i for i, r in enumerate(slot_routes)}
+    shifts = list(dict.fromkeys(r.shift for r in sorted(slot_routes, key=lambda r: r.start.time())))
+    first_day = slot_routes[0].date if slot_routes else None
+    kinds = ["station", *dict.fromkeys(s.kind for r in plan.routes for s in r.stops if s.kind != "station")]
+
+    def stop_row(s: Any) -> list[Any]:
+        dwell = round(s.dwell_min) if s.arrive is not None and s.depart is not None else None
+        return [s.seq, s.kind, s.ref,
+                _hhmm(s.arrive) or (_hhmm(s.depart) and f"leaves {_hhmm(s.depart)}"), dwell,
+                round(s.lat, 5), round(s.lon, 5)]
+
+    show_sites = bool(plan.sites) and not plan.redacted
+    return {
+        "title": plan.area,
+        "redacted": plan.redacted,
+        "bbox": list(plan.bbox),
+        "attribution": OSM_ATTRIBUTION,
+        "tile": {"url": tile_url, "attribution": "tiles: " + (urlsplit(tile_url).hostname or "")}
+        if tile_url else None,
+        "scale": SCALE,
+        "origin": list(origin),
+        "style": {"surface": SURFACE_COLOUR, "site": SITE_COLOUR,
+                  "kind": {k: KIND_FILL.get(k, "#ffffff") for k in kinds}},
+        "text": {"sites": "Protected sites" if show_sites else ""},
+        "legend": [[k, KIND_LEGEND.get(k, k)] for k in kinds],
+        "streets": [_encode_line(line, origin) for line in plan.streets if len(line) > 1],
+        "hot": [[score, _encode_line(line, origin)]
+                for score, line in sorted(plan.hot_segments, key=lambda h: -h[0])],
+        # Candidate points would show which stops are not hotspots, i.e. which are protected.
+        "hotspots": [] if plan.redacted else
+        [[h.hotspot_id, round(h.lat, 5), round(h.lon, 5), h.score] for h in plan.hotspots],
+        "sites": [[s.site_id, s.kind, s.tier, s.label, round(s.lat, 5), round(s.lon, 5)]
+                  for s in plan.sites] if show_sites else [],
+        "units": [[u, mode, colours[u]] for u, mode in units],
+        "shifts": shifts,
+        "slots": [[r.date.isoformat(), r.shift, f"{r.date:%a %d %b} {r.shift}", f"{r.date:%a %d}"]
+                  for r in slot_routes],
+        "show": [i for i, r in enumerate(slot_routes) if r.date == first_day],
+        "routes": [{"u": unit_index[r.unit_id], "s": slot_index[(r.date.isoformat(), r.shift)],
+                    "km": r.km, "path": _encode_line(r.path, origin) if len(r.path) > 1 else [],
+                    "stops": [stop_row(s) for s in r.stops]} for r in plan.routes],
+        "summary": _summary_rows(plan),
+    }
+
+
+def _csp(tile_url: str | None) -> str:
+    img = "data:"
+    if tile_url:
+        parts = urlsplit(tile_url)
+        img += f" {parts.scheme}://{parts.netloc}"
+    return (f"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            f"img-src {img}; base-uri 'none'; form-action 'none'")
+
+
+def _script_safe(text: str) -> str:
+    # Inside <script>, "</" could close the element early; "<\/" means the same in JS and JSON.
+    return text.replace("</", "<\\/")
+
+
+def map_html(plan: Plan, tile_url: str | None = None) -> str:
+    """``map.html`` as text: one file with Leaflet, the page's script and the plan's data.
 
     Parameters
     ----------
     plan
         The plan to show.
     tile_url
-        Optional raster tile URL template; ``None`` draws the area's streets instead.
+        Optional raster tile URL template; ``None`` (the default) draws only the area's streets
+        and the page may contact no host at all.
 
     Returns
     -------
-    folium.Map
+    str
+        The page.
+
+    Raises
+    ------
+    patrols.outputs.assets.MapAssetsMissing
+        When Leaflet is not installed (``make setup`` installs it).
     """
-    west, south, east, north = plan.bbox
-    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=14,
-                      tiles=tile_url, attr="© OpenStreetMap contributors" if tile_url else None,
-                      control_scale=True, prefer_canvas=True)
-    fmap.fit_bounds([[south, west], [north, east]])
-
-    streets = folium.FeatureGroup(name="Streets", control=False)
-    folium.PolyLine([[[y, x] for x, y in line] for line in plan.streets], color="#9aa0a6",
-                    weight=1, opacity=0.8).add_to(streets)
-    streets.add_to(fmap)
-
-    if plan.hot_segments:
-        surface = folium.FeatureGroup(name="Hotspot surface (harm x recency)")
-        top = max(s for s, _ in plan.hot_segments) or 1.0
-        for score, line in plan.hot_segments:
-            folium.PolyLine([[y, x] for x, y in line], color="#d7301f",
-                            weight=2 + 6 * score / top, opacity=0.35 + 0.5 * score / top,
-                            tooltip=f"score {score:.1f}").add_to(surface)
-        surface.add_to(fmap)
-
-    points = folium.FeatureGroup(name="Hotspot patrol points")
-    for h in plan.hotspots:
-        folium.CircleMarker([h.lat, h.lon], radius=4, color="#e4572e", fill=True, fill_opacity=0.9,
-                            tooltip=f"{h.hotspot_id} score {h.score:.1f}").add_to(points)
-    points.add_to(fmap)
-
-    if plan.sites and not plan.redacted:
-        sites = folium.FeatureGroup(name="Protected sites")
-        for s in plan.sites:
-            folium.RegularPolygonMarker(
-                [s.lat, s.lon], number_of_sides=4, radius=7, color="#6a0dad", fill=True,
-                fill_opacity=0.8,
-                popup=_popup([("site", s.site_id), ("kind", s.kind), ("tier", str(s.tier)),
-                              ("label", s.label)]),
-            ).add_to(sites)
-        sites.add_to(fmap)
-
-    colour = dict(zip(sorted({r.unit_id for r in plan.routes}), cycle(UNIT_COLOURS), strict=False))
-    slots: dict[tuple[str, str], folium.FeatureGroup] = {}
-    for route in plan.routes:
-        key = (route.date.isoformat(), route.shift)
-        if key not in slots:
-            slots[key] = folium.FeatureGroup(name=f"{route.date:%a %d %b} {route.shift}",
-                                             show=len(slots) == 0)
-        group = slots[key]
-        if len(route.path) > 1:
-            folium.PolyLine([[y, x] for x, y in route.path], color=colour[route.unit_id], weight=4,
-                            opacity=0.85,
-                            tooltip=f"{route.unit_id} ({route.mode}) {route.km:.1f} km").add_to(group)
-        for stop in route.stops[1:-1]:
-            style, radius = KIND_STYLE.get(stop.kind, KIND_STYLE["patrol"])
-            folium.CircleMarker(
-                [stop.lat, stop.lon], radius=radius, color=colour[route.unit_id], weight=2,
-                fill=True, fill_color=style, fill_opacity=0.9,
-                popup=_popup([("unit", route.unit_id), ("stop", str(stop.seq)), ("kind", stop.kind),
-                              ("arrive", f"{stop.arrive:%H:%M}" if stop.arrive else ""),
-                              ("dwell", f"{stop.dwell_min:.0f} min")]),
-            ).add_to(group)
-    for group in slots.values():
-        group.add_to(fmap)
-
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    if not plan.redacted:
-        banner = ('<div style="position:fixed;top:0;left:0;right:0;z-index:9999;background:#b00020;'
-                  'color:white;text-align:center;font:bold 13px sans-serif;padding:3px">'
-                  'OFFICIAL-SENSITIVE</div>')
-        fmap.get_root().html.add_child(folium.Element(banner))
-    return fmap
-
-
-def map_html(plan: Plan, tile_url: str | None = None) -> str:
-    """``map.html`` as text."""
-    return make_map(plan, tile_url).get_root().render()
+    leaflet = leaflet_assets()
+    own = resources.files("patrols.outputs")
+    css = own.joinpath("webmap.css").read_text(encoding="utf-8")
+    js = own.joinpath("webmap.js").read_text(encoding="utf-8")
+    data = json.dumps(map_data(plan, tile_url), separators=(",", ":"), ensure_ascii=False)
+    title = html.escape(f"{plan.area}: patrols, week of {plan.week_start.isoformat()}")
+    banner = "" if plan.redacted else '<div id="banner">OFFICIAL-SENSITIVE</div>\n'
+    marked = "" if plan.redacted else ' class="marked"'
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_csp(tile_url)}\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<meta name=\"referrer\" content=\"no-referrer\">\n"
+        f"<title>{title}</title>\n"
+        f"<!-- {leaflet.name} {leaflet.version} (BSD-2-Clause), inlined from the npm package -->\n"
+        f"<style>\n{leaflet.css}\n</style>\n<style>\n{css}</style>\n</head>\n"
+        f"<body{marked}>\n{banner}<div id=\"map\"></div>\n"
+        f"<script>\n{_script_safe(leaflet.js)}\n</script>\n"
+        f"<script type=\"application/json\" id=\"plan-data\">{_script_safe(data)}</script>\n"
+        f"<script>\n{_script_safe(js)}</script>\n</body>\n</html>\n"
+    )

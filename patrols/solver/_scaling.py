@@ -71,7 +71,8 @@ def horizon_bounds(problem: ShiftProblem) -> tuple[float, float]:
         finite = [np.nanmax(np.where(np.isfinite(m), m, np.nan)) for m in problem.travel.values()]
         longest = max(float(x) for x in finite) if finite else 0.0
         end = origin + (problem.n_points + 1) * longest + float(np.sum(problem.service))
-        end = max(end, float(np.max(np.where(np.isfinite(problem.window_close), problem.window_close, origin))))
+        closes = np.where(np.isfinite(problem.window_close), problem.window_close, origin)
+        end = max(end, float(np.max(closes)))
     return origin, end
 
 
@@ -119,12 +120,7 @@ def to_integers(problem: ShiftProblem, scale: float | None = None) -> IntegerPro
     w_close_i = np.clip(w_close_i, -1, horizon)
 
     earliest = np.array([_up(np.array([v.earliest - origin]), scale)[0] for v in problem.vehicles])
-    latest = np.array(
-        [
-            _down(np.array([min(v.latest, end) - origin]), scale)[0]
-            for v in problem.vehicles
-        ]
-    )
+    latest = np.array([_down(np.array([min(v.latest, end) - origin]), scale)[0] for v in problem.vehicles])
     busy = np.array(
         [
             _down(np.array([v.max_busy]), scale)[0] if math.isfinite(v.max_busy) else horizon

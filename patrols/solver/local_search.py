@@ -12,6 +12,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class _Plan:
         leave = [v.earliest]
         wait = [0.0]
         busy = travel = 0.0
-        for a, b in zip(path, path[1:], strict=False):
+        for a, b in pairwise(path):
             leg = m[a][b]
             travel += leg
             busy += leg + self.service[b]
@@ -115,8 +116,10 @@ class _Plan:
     def served(self) -> set[int]:
         return {i for r in self.routes for i in r.seq}
 
-    def score(self) -> tuple[float, float]:
-        return (sum(self.prize[i] for i in self.served()), -sum(r.travel for r in self.routes))
+    def score(self) -> tuple[int, float, float]:
+        served = self.served()
+        required = sum(1 for i in served if bool(self.p.required[i]))
+        return (required, sum(self.prize[i] for i in served), -sum(r.travel for r in self.routes))
 
     def greedy_insert(self, candidates: list[int]) -> bool:
         """Insert unserved candidates by prize per added time until none fits."""
@@ -176,7 +179,11 @@ class _Plan:
                     if self.prize[y] >= self.prize[x] or bool(self.p.required[y]):
                         continue
                     rest = r.seq[:pos] + r.seq[pos + 1 :]
-                    base = self.timed(r.vehicle, rest)
+                    # Without the triangle inequality (truncated travel times)
+                    # removing a stop can make the route later, so re-check.
+                    base = self.feasible(r.vehicle, rest)
+                    if base is None:
+                        continue
                     ins = self.insertion(base, x)
                     if ins is not None:
                         rest.insert(ins[1], x)
@@ -246,7 +253,9 @@ def improve(
             length = rng.randint(1, max(1, len(r.seq) // 3))
             at = rng.randrange(len(r.seq))
             drop = {i for i in r.seq[at : at + length] if not bool(problem.required[i])}
-            plan.routes[k] = plan.timed(k, [i for i in r.seq if i not in drop])
+            shaken = plan.feasible(k, [i for i in r.seq if i not in drop])
+            if shaken is not None:
+                plan.routes[k] = shaken
         descend()
         score = plan.score()
         if score > best_score:

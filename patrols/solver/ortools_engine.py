@@ -153,21 +153,15 @@ def solve_ortools(
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
 
     params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = getattr(
-        routing_enums_pb2.FirstSolutionStrategy, first_solution
-    )
-    params.local_search_metaheuristic = getattr(
-        routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic
-    )
+    params.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, first_solution)
+    params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
     remaining = max(0.05, time_limit - (time.monotonic() - t0))
     params.time_limit.FromMilliseconds(int(remaining * 1000))
 
     solution = None
     if initial_routes is not None:
         routing.CloseModelWithParameters(params)
-        seed_routes = [
-            [manager.NodeToIndex(i) for i in r if i in servable_set] for r in initial_routes
-        ]
+        seed_routes = [[manager.NodeToIndex(i) for i in r if i in servable_set] for r in initial_routes]
         initial = routing.ReadAssignmentFromRoutes(seed_routes, True)
         if initial is not None:
             solution = routing.SolveFromAssignmentWithParameters(initial, params)

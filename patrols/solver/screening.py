@@ -70,8 +70,7 @@ def why_unservable(problem: ShiftProblem, point: int) -> str | None:
     overlapping = [
         k
         for k in reachable
-        if w_close >= problem.vehicles[k].earliest - _EPS
-        and w_open <= problem.vehicles[k].latest + _EPS
+        if w_close >= problem.vehicles[k].earliest - _EPS and w_open <= problem.vehicles[k].latest + _EPS
     ]
     if not overlapping:
         return OUTSIDE_SHIFT

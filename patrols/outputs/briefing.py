@@ -1,0 +1,187 @@
+"""Printable briefings: one HTML page per unit-shift, what an officer takes out.
+
+Each page has a map extract (an inline SVG of the route on the area's streets,
+stops numbered) and the stop list with times, grid references and what to do.
+Pages hold no script and load nothing; they print on one A4 sheet where the
+route allows. ``briefings/index.html`` links them by day and shift.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+
+from patrols.outputs.roster import to_bng
+from patrols.outputs.webmap import KIND_FILL, unit_colours
+from patrols.plan import Plan, Route
+
+FOLDER = "briefings"
+SVG_W, SVG_H = 720, 520
+# Extra ground shown around the route, as a share of its extent (and at least ~150 m).
+MARGIN_SHARE, MARGIN_MIN_DEG = 0.08, 0.0014
+
+_CSS = """
+body { font: 12px/1.35 system-ui, sans-serif; margin: 12px; color: #111; }
+.banner { background: #b00020; color: #fff; font-weight: 700; text-align: center; letter-spacing: .08em;
+  padding: 2px; margin-bottom: 6px; }
+h1 { font-size: 17px; margin: 0 0 2px; } p.meta { margin: 0 0 6px; color: #333; }
+svg { border: 1px solid #999; background: #f6f5f1; width: 100%; max-width: 720px; height: auto; }
+table { border-collapse: collapse; margin-top: 6px; width: 100%; max-width: 720px; }
+th, td { border-bottom: 1px solid #ccc; padding: 2px 4px; text-align: left;
+  font-variant-numeric: tabular-nums; }
+th { background: #eee; }
+@page { size: A4; margin: 10mm; }
+@media print { a { color: inherit; text-decoration: none; } }
+"""
+
+
+def briefing_name(route: Route) -> str:
+    """File name of a unit-shift's briefing inside the bundle."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{route.unit_id}_{route.date.isoformat()}_{route.shift}")
+    return f"{FOLDER}/{safe}.html"
+
+
+def _frame(route: Route) -> tuple[float, float, float, float]:
+    xs = [p[0] for p in route.path] + [s.lon for s in route.stops]
+    ys = [p[1] for p in route.path] + [s.lat for s in route.stops]
+    w, e, s, n = min(xs), max(xs), min(ys), max(ys)
+    mx = max((e - w) * MARGIN_SHARE, MARGIN_MIN_DEG)
+    my = max((n - s) * MARGIN_SHARE, MARGIN_MIN_DEG * 0.62)
+    return w - mx, s - my, e + mx, n + my
+
+
+def route_svg(plan: Plan, route: Route, colour: str) -> str:
+    """An SVG map extract of one route on the streets around it (north up, equal scale).
+
+    Parameters
+    ----------
+    plan
+        The plan (its streets are the background).
+    route
+        The route to draw.
+    colour
+        The route's line colour.
+
+    Returns
+    -------
+    str
+        An ``<svg>`` element.
+    """
+    west, south, east, north = _frame(route)
+    kx = math.cos(math.radians((south + north) / 2))  # metres per degree of lon vs lat
+    scale = min(SVG_W / ((east - west) * kx), SVG_H / (north - south))
+    ox = (SVG_W - (east - west) * kx * scale) / 2
+    oy = (SVG_H - (north - south) * scale) / 2
+
+    def xy(lon: float, lat: float) -> str:
+        return f"{ox + (lon - west) * kx * scale:.1f},{oy + (north - lat) * scale:.1f}"
+
+    def xy0(lon: float, lat: float) -> str:
+        # Whole pixels are enough for the background and keep each page small.
+        return f"{ox + (lon - west) * kx * scale:.0f},{oy + (north - lat) * scale:.0f}"
+
+    def inside(lon: float, lat: float) -> bool:
+        return west <= lon <= east and south <= lat <= north
+
+    streets = [line for line in plan.streets if any(inside(x, y) for x, y in line)]
+    street_d = "".join("M" + "L".join(xy0(x, y) for x, y in line) for line in streets if len(line) > 1)
+    route_d = "M" + " L".join(xy(x, y) for x, y in route.path) if len(route.path) > 1 else ""
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SVG_W} {SVG_H}" role="img" '
+             f'aria-label="map of the route">',
+             f'<path d="{street_d}" fill="none" stroke="#b4b8be" stroke-width="1"/>']
+    if route_d:
+        parts.append(f'<path d="{route_d}" fill="none" stroke="{colour}" stroke-width="3" '
+                     'stroke-linejoin="round" stroke-linecap="round"/>')
+    station = route.stops[0]
+    sx, sy = xy(station.lon, station.lat).split(",")
+    parts.append(f'<rect x="{float(sx) - 7:.1f}" y="{float(sy) - 7:.1f}" width="14" height="14" fill="#fff" '
+                 'stroke="#000" stroke-width="2"/>')
+    for stop in route.stops[1:-1]:
+        cx, cy = xy(stop.lon, stop.lat).split(",")
+        fill = KIND_FILL.get(stop.kind, "#ffffff")
+        text = "#fff" if stop.kind == "protective" else "#000"
+        parts.append(f'<circle cx="{cx}" cy="{cy}" r="9" fill="{fill}" stroke="{colour}" stroke-width="2"/>'
+                     f'<text x="{cx}" y="{float(cy) + 3.5:.1f}" text-anchor="middle" font-size="10" '
+                     f'font-weight="700" fill="{text}">{stop.seq}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4") -> str:
+    """The printable briefing of one unit-shift.
+
+    Parameters
+    ----------
+    plan
+        The plan the route is part of.
+    route
+        The unit-shift.
+    colour
+        The unit's colour (as on the map).
+
+    Returns
+    -------
+    str
+        A self-contained HTML page.
+    """
+    e = html.escape
+    east, north = to_bng([s.lon for s in route.stops], [s.lat for s in route.stops])
+    rows = []
+    for stop, ea, no in zip(route.stops, east, north, strict=True):
+        dwell = f"{stop.dwell_min:.0f} min" if stop.arrive and stop.depart else ""
+        what = "station" if stop.kind == "station" else stop.kind
+        rows.append(
+            f"<tr><td>{stop.seq}</td><td>{f'{stop.arrive:%H:%M}' if stop.arrive else ''}</td>"
+            f"<td>{f'{stop.depart:%H:%M}' if stop.depart else ''}</td><td>{dwell}</td>"
+            f"<td>{e(what)}</td><td>{e(stop.ref)}</td><td>{ea:.0f} {no:.0f}</td>"
+            f"<td>{stop.lat:.5f}, {stop.lon:.5f}</td></tr>")
+    banner = "" if plan.redacted else '<div class="banner">OFFICIAL-SENSITIVE</div>'
+    title = f"{route.unit_id}: {route.date:%A %d %B %Y}, {route.shift} shift"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" "
+        "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>\n{banner}"
+        f"<h1>{e(title)}</h1>"
+        f"<p class=\"meta\">{e(plan.area)} · {e(route.mode)} from station {e(route.station_id)} · "
+        f"{route.start:%H:%M}–{route.end:%H:%M} · {route.km:.1f} km · {len(route.stops) - 2} stops · "
+        f"planned {route.busy_min:.0f} min of the shift</p>\n"
+        f"{route_svg(plan, route, colour)}\n"
+        "<table><thead><tr><th>#</th><th>arrive</th><th>leave</th><th>stay</th><th>what</th><th>ref</th>"
+        "<th>grid ref (E N)</th><th>lat, lon</th></tr></thead><tbody>\n"
+        + "\n".join(rows) + "\n</tbody></table>\n</body></html>\n"
+    )
+
+
+def briefings(plan: Plan) -> dict[str, str]:
+    """Every briefing page and their index, by file name inside the bundle.
+
+    Parameters
+    ----------
+    plan
+        The plan.
+
+    Returns
+    -------
+    dict
+        ``briefings/index.html`` and one ``briefings/<unit>_<date>_<shift>.html`` per unit-shift.
+    """
+    colours = unit_colours(plan)
+    pages = {briefing_name(r): briefing_html(plan, r, colours[r.unit_id]) for r in plan.routes}
+    items, day = [], None
+    for r in sorted(plan.routes, key=lambda r: (r.start, r.unit_id)):
+        if (r.date, r.shift) != day:
+            day = (r.date, r.shift)
+            items.append(f"<h2>{r.date:%a %d %b} {html.escape(r.shift)}</h2>")
+        link = briefing_name(r).split("/", 1)[1]
+        items.append(f'<p><a href="{html.escape(link)}">{html.escape(r.unit_id)}</a> '
+                     f"({html.escape(r.mode)}, {len(r.stops) - 2} stops, {r.km:.1f} km)</p>")
+    banner = "" if plan.redacted else '<div class="banner">OFFICIAL-SENSITIVE</div>'
+    pages[f"{FOLDER}/index.html"] = (
+        "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
+        f"<title>Briefings</title><style>{_CSS} h2 {{ font-size: 14px; margin: 10px 0 2px; }} "
+        "p { margin: 0; }</style></head><body>\n"
+        f"{banner}<h1>{html.escape(plan.area)}: briefings, week of {plan.week_start.isoformat()}</h1>\n"
+        + "\n".join(items) + "\n</body></html>\n")
+    return pages

@@ -1,0 +1,577 @@
+"""The HTTP API: areas, plan jobs and their bundles, keys and the audit log.
+
+Every request but ``GET /health`` carries an API key (``Authorization: Bearer
+pk_...``). What a key may do is its role's (see :mod:`patrols.service.keys`).
+Planners are served each plan's full bundle; viewers and admins its viewer
+bundle, which holds no protected site's position, label or kind. Every
+creation, read, export and deletion of a plan, allowed or not, is appended to
+the audit log.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoints'
+# annotations at run time, and some name types local to create_app.
+
+import logging
+import mimetypes
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from patrols.service import jobs
+from patrols.service.config import ServiceConfig
+from patrols.service.jobs import JobRunner, PlanJob, QueueFull
+from patrols.service.keys import ROLES, Caller, authenticate, create_key
+from patrols.service.problems import ApiProblem, BodyLimit, install_problem_handlers, problem_responses
+from patrols.service.store import PLAN_STATUSES, KeyRecord, PlanRecord, Store
+
+log = logging.getLogger("patrols.service")
+MAX_TIME_LIMIT_S = 60.0
+_MEDIA = {".geojson": "application/geo+json", ".gpx": "application/gpx+xml",
+          ".kml": "application/vnd.google-earth.kml+xml", ".ics": "text/calendar",
+          ".csv": "text/csv", ".json": "application/json", ".html": "text/html"}
+_FORMAT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+
+
+# Request and response bodies ----------------------------------------------------
+
+
+def _plan_request(area_names: list[str]) -> type[BaseModel]:
+    # Made per app so the schema lists this server's own areas (for clients and schemathesis).
+    class PlanRequest(BaseModel):
+        """A plan to make."""
+
+        model_config = ConfigDict(extra="forbid")
+        # Strict: "1" is not a seed and 0 is not false; a typo should be told, not guessed.
+        area: str = Field(description="An area name from GET /areas", max_length=40, strict=True,
+                          json_schema_extra={"enum": area_names})
+        week: date = Field(description="First day of the week, YYYY-MM-DD")
+        seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of every random choice")
+        time_limit_s: float | None = Field(None, gt=0, le=MAX_TIME_LIMIT_S, strict=True,
+                                           description="Solver seconds per shift; the area's default if null")
+        redact: bool = Field(False, strict=True, description="Redact the planners' bundle too")
+
+        @field_validator("week", mode="before")
+        @classmethod
+        def _week_is_text(cls, value: Any) -> Any:
+            # Lax dates take numbers as Unix times; a week is written YYYY-MM-DD.
+            if not isinstance(value, str | date):
+                raise ValueError("must be a date written YYYY-MM-DD")
+            return value
+
+        @field_validator("seed", mode="before")
+        @classmethod
+        def _seed_is_a_number(cls, value: Any) -> Any:
+            # 12.0 is JSON's 12; "12" and true are not numbers.
+            if isinstance(value, bool | str):
+                raise ValueError("must be a whole number")
+            return value
+
+    return PlanRequest
+
+
+class PlanLinks(BaseModel):
+    """Where to fetch a plan's parts; exports only once the plan is done."""
+
+    self: str
+    map: str | None = None
+    exports: dict[str, str] = Field(default_factory=dict, description="format -> URL")
+
+
+class PlanOut(BaseModel):
+    """A plan job: its request, status and, once done, its summary."""
+
+    id: str
+    area: str
+    week: date
+    seed: int
+    time_limit_s: float | None
+    redact: bool
+    status: str = Field(description="queued, running, done or failed")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    created_by: str | None = Field(description="Key id of the planner; hidden from viewers")
+    view: str = Field(description="'full' or 'viewer': which bundle this caller is served")
+    summary: dict[str, Any] | None
+    links: PlanLinks
+
+
+class PlanPage(BaseModel):
+    """A page of plans, newest first."""
+
+    items: list[PlanOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AreaOut(BaseModel):
+    """An area the service plans."""
+
+    name: str = Field(description="The name to use in POST /plans")
+    title: str | None = Field(description="The area's own name, from its area.toml")
+    available: bool
+    error: str | None = None
+    path: str | None = Field(None, description="The area.toml (admins only)")
+
+
+class HealthOut(BaseModel):
+    """Whether the service is up, and how busy its plan workers are."""
+
+    status: str
+    version: str
+    database: str
+    workers: int
+    jobs_pending: int
+    jobs_capacity: int
+
+
+class AuditOut(BaseModel):
+    """One audit entry."""
+
+    id: int
+    at: str
+    key_id: str
+    role: str
+    action: str
+    plan_id: str | None
+    outcome: str
+    detail: str
+
+
+class KeyIn(BaseModel):
+    """A key to make."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: str = Field(strict=True, json_schema_extra={"enum": list(ROLES)})
+    name: str = Field("", max_length=80, strict=True, description="Who or what the key is for")
+
+
+class KeyOut(BaseModel):
+    """A key as listed: never the key itself."""
+
+    id: str
+    role: str
+    name: str
+    created_at: str
+    revoked_at: str | None
+
+
+class NewKey(KeyOut):
+    """A key just made; ``key`` is shown this once."""
+
+    key: str
+
+
+# Helpers ------------------------------------------------------------------------
+
+
+def export_formats(file_names: list[str]) -> dict[str, str]:
+    """The export format names of a bundle's files, mapped to the file names.
+
+    Each file answers to its own name and to ``stem-extension`` (``plan-json``);
+    also to its extension (``geojson``) and to its stem (``summary``) when no
+    other file shares them. So new bundle files are exported without changes here.
+
+    Parameters
+    ----------
+    file_names
+        The files of a bundle.
+
+    Returns
+    -------
+    dict
+        Format -> file name.
+    """
+    stems: dict[str, list[str]] = {}
+    exts: dict[str, list[str]] = {}
+    out: dict[str, str] = {}
+    for name in file_names:
+        stem, _, ext = name.partition(".")
+        stems.setdefault(stem, []).append(name)
+        exts.setdefault(ext, []).append(name)
+        out[name] = name
+        out[f"{stem}-{ext}"] = name
+    for table in (stems, exts):
+        for key, names in table.items():
+            if key and len(names) == 1:
+                out.setdefault(key, names[0])
+    return out
+
+
+def preferred_formats(file_names: list[str]) -> dict[str, str]:
+    """One short format name per file: its extension, else its stem, else ``stem-extension``."""
+    formats = export_formats(file_names)
+    out: dict[str, str] = {}
+    for name in file_names:
+        stem, _, ext = name.partition(".")
+        short = next(k for k in (ext, stem, f"{stem}-{ext}") if formats.get(k) == name)
+        out[short] = name
+    return out
+
+
+def _bundle_files(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _known_query_only(request: Request) -> None:
+    # Unknown query parameters are refused rather than ignored: "?stauts=done"
+    # silently listing every plan would mislead.
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = {p.alias for p in dependant.query_params}
+    for dep in dependant.dependencies:
+        known |= {p.alias for p in dep.query_params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise ApiProblem(422, f"unknown query parameter {unknown[0]!r}; this endpoint takes: {takes}")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("patrols")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "0+unknown"
+
+
+class _SafetyHeaders:
+    """ASGI middleware: plans are sensitive, so nothing is cached or sniffed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"cache-control", b"no-store"),
+                                      (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        await self.app(scope, receive, send_with if scope["type"] == "http" else send)
+
+
+# The application ----------------------------------------------------------------
+
+
+def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None) -> FastAPI:
+    """Build the service.
+
+    Opening it marks failed any plan job a previous run left queued or running.
+
+    Parameters
+    ----------
+    config
+        Areas, data folder and limits.
+    planner
+        The job function (default :func:`patrols.service.jobs.make_plan`); tests
+        may bring a faster one.
+    executor
+        Makes what runs the jobs (default: a process pool of ``config.workers``).
+
+    Returns
+    -------
+    FastAPI
+    """
+    from patrols.area import load_area
+
+    store = Store(config.db_path)
+    config.plans_dir.mkdir(parents=True, exist_ok=True)
+    cut_off = store.fail_unfinished()
+    if cut_off:
+        log.warning("marked %d plan job(s) failed: cut off by the last restart", len(cut_off))
+    runner = JobRunner(store, config.workers, config.queue, planner or jobs.make_plan, executor)
+    areas: list[AreaOut] = []
+    for name, path in config.areas.items():
+        try:
+            areas.append(AreaOut(name=name, title=load_area(path).name, available=True, path=str(path)))
+        except Exception as exc:  # an area that does not load is listed, not fatal
+            areas.append(AreaOut(name=name, title=None, available=False, error=str(exc), path=str(path)))
+    area_names = [a.name for a in areas if a.available]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runner.shutdown()
+
+    app = FastAPI(
+        title="patrols planning service",
+        version=_version(),
+        description=__doc__,
+        lifespan=lifespan,
+        responses=problem_responses(400, 401, 413, 422, 500),
+        dependencies=[Depends(_known_query_only)],
+    )
+    app.state.store = store
+    app.state.runner = runner
+    app.state.config = config
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(_SafetyHeaders)
+    PlanRequest = _plan_request(area_names)
+
+    bearer = HTTPBearer(auto_error=False, description="An API key from `patrols keys create`")
+
+    def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if creds is None:
+            raise ApiProblem(401, "send an API key: Authorization: Bearer <key>", challenge)
+        who = authenticate(store, creds.credentials)
+        if who is None:
+            raise ApiProblem(401, "the API key is unknown or revoked", challenge)
+        return who
+
+    Who = Annotated[Caller, Depends(caller)]
+    PlanId = Annotated[uuid.UUID, PathParam(description="The plan's id")]
+
+    def need(who: Caller, permission: str, action: str, plan_id: str | None = None) -> None:
+        if not who.may(permission):
+            if action:
+                store.audit(who.key_id, who.role, action, plan_id, "denied")
+            raise ApiProblem(403, f"a {who.role} key may not do this ({permission})")
+
+    def may_read(who: Caller) -> bool:
+        return who.may("plans.read_full") or who.may("plans.read_redacted")
+
+    def find(who: Caller, plan_id: str, action: str) -> PlanRecord:
+        if not may_read(who):
+            need(who, "plans.read_redacted", action, plan_id)
+        record = store.plan(plan_id)
+        if record is None:
+            store.audit(who.key_id, who.role, action, plan_id, "not_found")
+            raise ApiProblem(404, f"no plan {plan_id}")
+        return record
+
+    def bundle_dir(record: PlanRecord, who: Caller) -> Path:
+        view = jobs.FULL if who.sees_full_plans else jobs.VIEWER
+        return config.plans_dir / record.plan_id / view
+
+    def ready(who: Caller, record: PlanRecord, action: str) -> Path:
+        if record.status != "done":
+            store.audit(who.key_id, who.role, action, record.plan_id, "not_ready")
+            raise ApiProblem(409, f"plan {record.plan_id} is {record.status}, not done"
+                             + (f": {record.error}" if record.error and who.sees_full_plans else ""))
+        return bundle_dir(record, who)
+
+    def plan_out(record: PlanRecord, who: Caller) -> PlanOut:
+        full = who.sees_full_plans
+        base = f"/plans/{record.plan_id}"
+        links = PlanLinks(self=base)
+        if record.status == "done":
+            links.map = f"{base}/map"
+            files = _bundle_files(bundle_dir(record, who))
+            links.exports = {k: f"{base}/export/{k}" for k in preferred_formats(files)}
+        error = record.error
+        if error is not None and not full:
+            # A planning error can quote input rows; viewers learn only that it failed.
+            error = "the plan could not be made"
+        return PlanOut(
+            id=record.plan_id, area=record.area, week=date.fromisoformat(record.week), seed=record.seed,
+            time_limit_s=record.time_limit_s, redact=record.redact, status=record.status,
+            created_at=record.created_at, started_at=record.started_at, finished_at=record.finished_at,
+            error=error, created_by=record.created_by if full else None,
+            view=jobs.FULL if full else jobs.VIEWER,
+            summary=record.summary_full if full else record.summary_viewer, links=links)
+
+    @app.get("/health", tags=["service"])
+    def health() -> HealthOut:
+        """Whether the service and its database answer; needs no key."""
+        try:
+            db = "ok" if store.ping() else "error"
+        except Exception:
+            db = "error"
+        return HealthOut(status="ok" if db == "ok" else "degraded",
+                         version=app.version, database=db, workers=runner.workers,
+                         jobs_pending=runner.pending, jobs_capacity=runner.capacity)
+
+    @app.get("/areas", tags=["areas"], responses=problem_responses(403))
+    def list_areas(who: Who) -> list[AreaOut]:
+        """The areas this server plans (set in its config file)."""
+        need(who, "areas", "")
+        if who.role == "admin":
+            return areas
+        return [a.model_copy(update={"path": None, "error": None}) for a in areas]
+
+    @app.post("/plans", status_code=202, tags=["plans"], responses=problem_responses(403, 429))
+    def create_plan(body: PlanRequest, who: Who, response: Response) -> PlanOut:
+        """Queue a plan; it is made in the background. Poll ``GET /plans/{id}`` for its status."""
+        need(who, "plans.create", "plan.create")
+        if body.area not in area_names:
+            known = ", ".join(area_names) or "none"
+            raise ApiProblem(422, f"unknown area {body.area!r}; this server plans: {known}")
+        plan_id = str(uuid.uuid4())
+        job = PlanJob(plan_id=plan_id, area_path=str(config.areas[body.area]), week=body.week,
+                      seed=body.seed, time_limit_s=body.time_limit_s, redact=body.redact,
+                      out_dir=str(config.plans_dir / plan_id), db_path=str(config.db_path))
+        try:
+            runner.submit(job, lambda: store.add_plan(
+                plan_id, body.area, body.week.isoformat(), body.seed, body.time_limit_s, body.redact,
+                who.key_id))
+        except QueueFull:
+            store.audit(who.key_id, who.role, "plan.create", None, "refused", "queue full")
+            raise ApiProblem(429, f"{runner.capacity} plan jobs are already running or waiting; "
+                             "try again when one has finished", {"Retry-After": "30"}) from None
+        store.audit(who.key_id, who.role, "plan.create", plan_id, "ok",
+                    f"area={body.area} week={body.week.isoformat()} seed={body.seed}")
+        response.headers["Location"] = f"/plans/{plan_id}"
+        record = store.plan(plan_id)
+        assert record is not None
+        return plan_out(record, who)
+
+    @app.get("/plans", tags=["plans"], responses=problem_responses(403))
+    def list_plans(
+        who: Who,
+        status: Annotated[str | None, Query(json_schema_extra={"enum": list(PLAN_STATUSES)})] = None,
+        area: Annotated[str | None, Query(max_length=40)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> PlanPage:
+        """Plans, newest first."""
+        if not may_read(who):
+            need(who, "plans.read_redacted", "plan.list")
+        if status is not None and status not in PLAN_STATUSES:
+            raise ApiProblem(422, f"status must be one of {', '.join(PLAN_STATUSES)}")
+        records, total = store.plans(limit, offset, status, area)
+        store.audit(who.key_id, who.role, "plan.list", None, "ok", f"{len(records)} of {total}")
+        return PlanPage(items=[plan_out(r, who) for r in records], total=total, limit=limit, offset=offset)
+
+    @app.get("/plans/{plan_id}", tags=["plans"], responses=problem_responses(403, 404))
+    def read_plan(plan_id: PlanId, who: Who) -> PlanOut:
+        """A plan's status and, once done, its summary (redacted unless the caller is a planner)."""
+        record = find(who, str(plan_id), "plan.read")
+        store.audit(who.key_id, who.role, "plan.read", record.plan_id, "ok")
+        return plan_out(record, who)
+
+    @app.get("/plans/{plan_id}/map", tags=["plans"], response_class=FileResponse,
+             responses={200: {"content": {"text/html": {}}, "description": "The plan's map"},
+                        **problem_responses(403, 404, 409)})
+    def read_map(plan_id: PlanId, who: Who) -> FileResponse:
+        """The plan's interactive map: one self-contained HTML page."""
+        record = find(who, str(plan_id), "plan.map")
+        path = ready(who, record, "plan.map") / "map.html"
+        if not path.is_file():
+            raise ApiProblem(404, f"plan {record.plan_id} has no map")
+        store.audit(who.key_id, who.role, "plan.map", record.plan_id, "ok")
+        return FileResponse(path, media_type="text/html")
+
+    @app.get("/plans/{plan_id}/export/{format}", tags=["plans"], response_class=FileResponse,
+             responses={200: {"content": {m: {} for m in sorted(set(_MEDIA.values()))},
+                              "description": "One file of the plan's bundle"},
+                        **problem_responses(403, 404, 409)})
+    def export_plan(plan_id: PlanId, who: Who,
+                    format: Annotated[str, PathParam(pattern=_FORMAT, description=(
+                        "geojson, gpx, kml, ics, csv (roster), summary, plan-json, html, or any "
+                        "file name of the bundle; GET /plans/{id} lists them"))]) -> FileResponse:
+        """One file of the plan's bundle, as a download."""
+        record = find(who, str(plan_id), "plan.export")
+        folder = ready(who, record, "plan.export")
+        files = _bundle_files(folder)
+        name = export_formats(files).get(format)
+        if name is None:
+            store.audit(who.key_id, who.role, "plan.export", record.plan_id, "not_found", format)
+            raise ApiProblem(404, f"no export {format!r}; this plan has: "
+                             + ", ".join(preferred_formats(files)))
+        store.audit(who.key_id, who.role, "plan.export", record.plan_id, "ok", name)
+        media = _MEDIA.get(Path(name).suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return FileResponse(folder / name, media_type=media, filename=name)
+
+    @app.delete("/plans/{plan_id}", status_code=204, tags=["plans"], response_class=Response,
+                responses=problem_responses(403, 404))
+    def delete_plan(plan_id: PlanId, who: Who) -> Response:
+        """Erase a plan and its bundles (a running job is discarded when it ends)."""
+        pid = str(plan_id)
+        need(who, "plans.delete", "plan.delete", pid)
+        if not store.delete_plan(pid):
+            store.audit(who.key_id, who.role, "plan.delete", pid, "not_found")
+            raise ApiProblem(404, f"no plan {pid}")
+        runner.cancel(pid)
+        shutil.rmtree(config.plans_dir / pid, ignore_errors=True)
+        store.audit(who.key_id, who.role, "plan.delete", pid, "ok")
+        return Response(status_code=204)
+
+    @app.get("/audit", tags=["admin"], responses=problem_responses(403))
+    def read_audit(
+        who: Who,
+        after_id: Annotated[int, Query(ge=0, le=2**62, description="Entries after this id")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        plan_id: Annotated[uuid.UUID | None, Query()] = None,
+        key_id: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> list[AuditOut]:
+        """The audit log, oldest first (page on with ``after_id``)."""
+        need(who, "audit", "audit.read")
+        entries = store.audit_entries(limit, after_id, None if plan_id is None else str(plan_id), key_id)
+        store.audit(who.key_id, who.role, "audit.read", None, "ok", f"{len(entries)} entries")
+        return [AuditOut(id=e.entry_id, at=e.at, key_id=e.key_id, role=e.role, action=e.action,
+                         plan_id=e.plan_id, outcome=e.outcome, detail=e.detail) for e in entries]
+
+    def key_out(k: KeyRecord) -> KeyOut:
+        return KeyOut(id=k.key_id, role=k.role, name=k.name, created_at=k.created_at,
+                      revoked_at=k.revoked_at)
+
+    @app.post("/keys", status_code=201, tags=["admin"], responses=problem_responses(403))
+    def make_key(body: KeyIn, who: Who) -> NewKey:
+        """Make an API key; the key is in this answer and nowhere else."""
+        need(who, "keys", "key.create")
+        if body.role not in ROLES:
+            raise ApiProblem(422, f"role must be one of {', '.join(ROLES)}")
+        key, record = create_key(store, body.role, body.name)
+        store.audit(who.key_id, who.role, "key.create", None, "ok", f"{record.key_id} {record.role}")
+        return NewKey(key=key, **key_out(record).model_dump())
+
+    @app.get("/keys", tags=["admin"], responses=problem_responses(403))
+    def list_keys(who: Who) -> list[KeyOut]:
+        """Every key: id, role, name, when made and revoked."""
+        need(who, "keys", "key.list")
+        return [key_out(k) for k in store.list_keys()]
+
+    @app.delete("/keys/{key_id}", status_code=204, tags=["admin"], response_class=Response,
+                responses=problem_responses(403, 404))
+    def revoke_key(key_id: Annotated[str, PathParam(max_length=40)], who: Who) -> Response:
+        """Revoke a key; requests with it are refused from then on."""
+        need(who, "keys", "key.revoke")
+        if not store.revoke_key(key_id):
+            raise ApiProblem(404, f"no active key {key_id!r}")
+        store.audit(who.key_id, who.role, "key.revoke", None, "ok", key_id)
+        return Response(status_code=204)
+
+    return app
+
+
+def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000,
+          access_log: bool = True) -> None:
+    """Run the service under uvicorn until interrupted.
+
+    Parameters
+    ----------
+    config
+        The service's configuration.
+    host, port
+        Where to listen; loopback by default.
+    access_log
+        Whether uvicorn logs each request.
+    """
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    app = create_app(config)
+    log.info("data in %s; areas: %s", config.data_dir.resolve(), ", ".join(config.areas))
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")

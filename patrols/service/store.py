@@ -1,0 +1,305 @@
+"""The service's SQLite database: plans, API keys and the audit log, in one file.
+
+Each thread keeps its own connection (SQLite connections are not shared across
+threads); WAL mode lets the many readers of a busy service read while a plan
+job or an audit entry is written. The audit table refuses UPDATE and DELETE by
+triggers, so no code path of the service, nor a careless hand at the SQL
+prompt, can rewrite what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+PLAN_STATUSES = ("queued", "running", "done", "failed")
+UNFINISHED = ("queued", "running")
+RESTART_ERROR = "cut off by a restart of the service before it finished"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    key_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'planner', 'viewer')),
+    name TEXT NOT NULL DEFAULT '',
+    secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id TEXT PRIMARY KEY,
+    area TEXT NOT NULL,
+    week TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    time_limit_s REAL,
+    redact INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    error TEXT,
+    summary_full TEXT,
+    summary_viewer TEXT
+);
+CREATE INDEX IF NOT EXISTS plans_by_created ON plans (created_at DESC);
+CREATE TABLE IF NOT EXISTS audit (
+    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    plan_id TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_by_plan ON audit (plan_id);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+def utc_now() -> str:
+    """The time now in UTC, ISO 8601 to the millisecond with a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """An API key as stored: never the key itself, only the hash of its secret."""
+
+    key_id: str
+    role: str
+    name: str
+    secret_sha256: str
+    created_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """A plan job and, once done, the summaries of its two bundles."""
+
+    plan_id: str
+    area: str
+    week: str
+    seed: int
+    time_limit_s: float | None
+    redact: bool
+    status: str
+    created_by: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    summary_full: dict[str, Any] | None
+    summary_viewer: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log: who did what to which plan, when, and how it went."""
+
+    entry_id: int
+    at: str
+    key_id: str
+    role: str
+    action: str
+    plan_id: str | None
+    outcome: str
+    detail: str
+
+
+def _plan(row: sqlite3.Row) -> PlanRecord:
+    return PlanRecord(
+        plan_id=row["plan_id"], area=row["area"], week=row["week"], seed=row["seed"],
+        time_limit_s=row["time_limit_s"], redact=bool(row["redact"]), status=row["status"],
+        created_by=row["created_by"], created_at=row["created_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"], error=row["error"],
+        summary_full=json.loads(row["summary_full"]) if row["summary_full"] else None,
+        summary_viewer=json.loads(row["summary_viewer"]) if row["summary_viewer"] else None,
+    )
+
+
+class Store:
+    """Plans, keys and the audit log in one SQLite file, made on first use.
+
+    Parameters
+    ----------
+    path
+        The database file; its folder is made if missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        db = self._db()
+        # executescript commits on its own; each statement is idempotent.
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # Autocommit mode: each statement commits unless wrapped in _tx's BEGIN.
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode is durable across a crash of the process, and
+            # keeps an fsync off the path of every audited read.
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        return self._db().execute("SELECT 1").fetchone()[0] == 1
+
+    # Keys -------------------------------------------------------------------
+
+    def add_key(self, key_id: str, role: str, name: str, secret_sha256: str) -> KeyRecord:
+        """Store a new key (its hash) and return it."""
+        now = utc_now()
+        with self._tx() as db:
+            db.execute("INSERT INTO keys (key_id, role, name, secret_sha256, created_at) VALUES (?,?,?,?,?)",
+                       (key_id, role, name, secret_sha256, now))
+        return KeyRecord(key_id, role, name, secret_sha256, now, None)
+
+    def key(self, key_id: str) -> KeyRecord | None:
+        """The key with this id, revoked or not, or ``None``."""
+        row = self._db().execute("SELECT * FROM keys WHERE key_id = ?", (key_id,)).fetchone()
+        return None if row is None else KeyRecord(**dict(row))
+
+    def list_keys(self) -> list[KeyRecord]:
+        """Every key, oldest first."""
+        rows = self._db().execute("SELECT * FROM keys ORDER BY created_at, key_id").fetchall()
+        return [KeyRecord(**dict(r)) for r in rows]
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key; ``False`` when there is no such key or it was already revoked."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                             (utc_now(), key_id))
+        return cur.rowcount == 1
+
+    # Plans ------------------------------------------------------------------
+
+    def add_plan(self, plan_id: str, area: str, week: str, seed: int, time_limit_s: float | None,
+                 redact: bool, created_by: str) -> PlanRecord:
+        """Record a new plan job as queued."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO plans (plan_id, area, week, seed, time_limit_s, redact, status, created_by,"
+                " created_at) VALUES (?,?,?,?,?,?,'queued',?,?)",
+                (plan_id, area, week, seed, time_limit_s, int(redact), created_by, utc_now()))
+        record = self.plan(plan_id)
+        assert record is not None
+        return record
+
+    def plan(self, plan_id: str) -> PlanRecord | None:
+        """The plan with this id, or ``None``."""
+        row = self._db().execute("SELECT * FROM plans WHERE plan_id = ?", (plan_id,)).fetchone()
+        return None if row is None else _plan(row)
+
+    def plans(self, limit: int, offset: int, status: str | None = None,
+              area: str | None = None) -> tuple[list[PlanRecord], int]:
+        """A page of plans, newest first, and how many match in all."""
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if area is not None:
+            where.append("area = ?")
+            args.append(area)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        db = self._db()
+        total = db.execute(f"SELECT COUNT(*) FROM plans {clause}", args).fetchone()[0]
+        rows = db.execute(f"SELECT * FROM plans {clause} ORDER BY created_at DESC, plan_id LIMIT ? OFFSET ?",
+                          [*args, limit, offset]).fetchall()
+        return [_plan(r) for r in rows], total
+
+    def mark_running(self, plan_id: str) -> bool:
+        """Mark a queued plan running; ``False`` if it is gone or not queued."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE plans SET status = 'running', started_at = ? "
+                             "WHERE plan_id = ? AND status = 'queued'", (utc_now(), plan_id))
+        return cur.rowcount == 1
+
+    def finish_plan(self, plan_id: str, summary_full: dict[str, Any],
+                    summary_viewer: dict[str, Any]) -> bool:
+        """Mark a plan done with its summaries; ``False`` if it was deleted meanwhile."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE plans SET status = 'done', finished_at = ?, summary_full = ?, summary_viewer = ? "
+                "WHERE plan_id = ? AND status IN ('queued', 'running')",
+                (utc_now(), json.dumps(summary_full), json.dumps(summary_viewer), plan_id))
+        return cur.rowcount == 1
+
+    def fail_plan(self, plan_id: str, error: str) -> bool:
+        """Mark an unfinished plan failed with a one-line reason."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE plans SET status = 'failed', finished_at = ?, error = ? "
+                             "WHERE plan_id = ? AND status IN ('queued', 'running')",
+                             (utc_now(), error, plan_id))
+        return cur.rowcount == 1
+
+    def fail_unfinished(self, error: str = RESTART_ERROR) -> list[str]:
+        """Mark every queued or running plan failed: what a restart does to jobs it cut off."""
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT plan_id FROM plans WHERE status IN ('queued', 'running')").fetchall()]
+            db.execute("UPDATE plans SET status = 'failed', finished_at = ?, error = ? "
+                       "WHERE status IN ('queued', 'running')", (utc_now(), error))
+        return ids
+
+    def delete_plan(self, plan_id: str) -> bool:
+        """Forget a plan; ``False`` if there was none."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM plans WHERE plan_id = ?", (plan_id,))
+        return cur.rowcount == 1
+
+    # Audit ------------------------------------------------------------------
+
+    def audit(self, key_id: str, role: str, action: str, plan_id: str | None, outcome: str,
+              detail: str = "") -> None:
+        """Append one entry to the audit log."""
+        self._db().execute(
+            "INSERT INTO audit (at, key_id, role, action, plan_id, outcome, detail) VALUES (?,?,?,?,?,?,?)",
+            (utc_now(), key_id, role, action, plan_id, outcome, detail))
+
+    def audit_entries(self, limit: int, after_id: int = 0, plan_id: str | None = None,
+                      key_id: str | None = None) -> list[AuditEntry]:
+        """Entries after ``after_id``, oldest first, optionally for one plan or one key."""
+        where, args = ["entry_id > ?"], [after_id]
+        if plan_id is not None:
+            where.append("plan_id = ?")
+            args.append(plan_id)
+        if key_id is not None:
+            where.append("key_id = ?")
+            args.append(key_id)
+        rows = self._db().execute(
+            f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY entry_id LIMIT ?",
+            [*args, limit]).fetchall()
+        return [AuditEntry(**dict(r)) for r in rows]
