@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         config.write_text(f'workers = 2\nqueue = 4\n[areas]\n{args.area} = "{area_path}"\n')
         planner, viewer = make_key(data, config, "planner"), make_key(data, config, "viewer")
 
+        load_before = os.getloadavg()[0]
         server = Server(data, config, free_port())
         try:
             server.wait_ready()
@@ -205,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     met = not errors and p95 < 100 and after_restart and n > 0
     rows = [
         ("when", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("machine", f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"),
+        ("machine", f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+                    f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+                    "(other work shares the cores)"),
         ("command", f"`.venv/bin/python bench/load_service.py --seconds {args.seconds:g} "
                     f"--readers {args.readers} --area {args.area}`"),
         ("plan", f"{args.area}, week 2018-07-02, {args.time_limit:g} s per shift: made in {plan_s:.1f} s"),

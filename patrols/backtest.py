@@ -59,6 +59,9 @@ LABELS = {
     "last_month": "last month's counts per metre",
     "months12_halved": "12 months' counts per metre, halved every 3 months",
 }
+# Shorter names for the plot's legend.
+PLOT_LABELS = {**LABELS, "model": "hotspot model (harm-weighted)",
+               "model_count": "hotspot model (equal weights in evaluated categories)"}
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,7 @@ def plot(results: list[MonthResult], path: str | Path) -> None:
     for ax, res in zip(axes[0], results, strict=True):
         for m in METHODS:
             colour, dash = styles[m]
-            ax.plot(CURVE * 100, res.curves[m], color=colour, linestyle=dash, label=LABELS[m])
+            ax.plot(CURVE * 100, res.curves[m], color=colour, linestyle=dash, label=PLOT_LABELS[m])
         for cov in COVERAGES:
             ax.axvline(cov * 100, color="#ddd", linewidth=0.8, zorder=0)
         ax.set_title(f"test month {res.month}")

@@ -122,6 +122,17 @@ def _spread_days(n: int, rng: random.Random) -> list[int]:
     return counts
 
 
+def _balanced_hours(n: int, hours: int, rng: random.Random) -> list[int]:
+    """``n`` hour offsets in ``range(hours)``, each used once before any is used twice, shuffled."""
+    out: list[int] = []
+    while len(out) < n:
+        rnd = list(range(hours))
+        rng.shuffle(rnd)
+        out.extend(rnd[: n - len(out)])
+    rng.shuffle(out)
+    return out
+
+
 def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance (haversine), enough to match an event to a site."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
@@ -271,25 +282,30 @@ def protective_visits(
             continue
         window = site_window(site, site_windows)
         per_day = _spread_days(need, rng)
-        # Stratified draws of the position within the window (0..1), dealt to days at random.
-        strata = [(i + rng.random()) / need for i in range(need)]
-        rng.shuffle(strata)
+        # Stratified over the hours of the window: the week's visits take its hours as
+        # evenly as they can (each hour once before any twice), dealt to days at random.
+        first_lo, first_hi = window_instances(window, days[0], settings.timezone)
+        hours = max(1, math.ceil((first_hi - first_lo) / 3600.0))
+        pool = _balanced_hours(need, hours, rng)
         for day_index, count in enumerate(per_day):
             if count == 0:
                 continue
             day = days[day_index]
             lo, hi = window_instances(window, day, settings.timezone)
-            span = max(hi - lo - dwell_s, 0.0)
-            best: list[tuple[float, float, Slot]] = []
+            best: list[tuple[int, float, Slot]] = []
             staffed_somewhere = False
             # A day's visits are placed together: one drawn first in the middle of the
             # window can leave no room for the next, so a failed day is drawn again.
             for attempt in range(DAY_ROUNDS):
-                fracs = ((list(strata) if attempt == 0 else [])
-                         + [rng.random() for _ in range(DRAWS_PER_VISIT)])
-                trial: list[tuple[float, float, Slot]] = []
-                for frac in fracs:
-                    target = lo + frac * span
+                picks = ((list(pool) if attempt == 0 else [])
+                         + [rng.randrange(hours) for _ in range(DRAWS_PER_VISIT)])
+                trial: list[tuple[int, float, Slot]] = []
+                for k in picks:
+                    start = max(lo + 3600.0 * k, lo)
+                    stop = min(lo + 3600.0 * (k + 1) - 1.0, hi - dwell_s)
+                    if stop < start:
+                        continue
+                    target = rng.uniform(start, stop)
                     slot = staffing.slot_at(target, dwell_s)
                     if slot is None:
                         continue
@@ -298,18 +314,22 @@ def protective_visits(
                     if any(abs(target - t) < gap_s + 2 * HALF_WINDOW_S
                            for t in chosen + [x[1] for x in trial]):
                         continue
-                    trial.append((frac, target, slot))
+                    trial.append((k, target, slot))
                     if len(trial) == count:
                         break
                 if len(trial) > len(best):
                     best = trial
                 if len(best) == count:
                     break
-            for frac, target, slot in best:
-                if frac in strata:
-                    strata.remove(frac)
+            span = hi - lo
+            for k, target, slot in best:
+                if k in pool:
+                    pool.remove(k)
                 chosen.append(target)
-                visits.append(_make_visit(site, slot, target, lo, hi, dwell_s, "tier", zone))
+                # The service window stays inside the drawn hour, so the hour is what is served.
+                visits.append(_make_visit(site, slot, target, max(lo, lo + 3600.0 * k),
+                                          min(hi, lo + 3600.0 * (k + 1) - 1.0 + dwell_s), dwell_s,
+                                          "tier", zone))
             for _ in range(count - len(best)):
                 slot = staffing.any_at(lo + span / 2)
                 reason = (

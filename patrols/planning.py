@@ -466,15 +466,15 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     covered = sum(s.value for r in routes for s in r.stops if s.kind == "hotspot")
     extra = {
         "hotspot_patrol_minutes": round(hot_s / 60.0, 1),
-        "harm_per_hotspot_hour": round(covered / (hot_s / 3600.0), 3) if hot_s else 0.0,
+        "harm_per_patrol_hour": round(covered / (hot_s / 3600.0), 3) if hot_s else 0.0,
         "predictability": spread,
         "baseline": {
             "planner": "naive: nearest unvisited hotspot; sites in fixed order at fixed times",
             "harm_covered": round(base_value, 3),
-            "patrol_minutes": round(base_busy / 60.0, 1),
-            "harm_per_patrol_hour": round(base_value / base_hours, 3) if base_hours else 0.0,
+            "planned_minutes": round(base_busy / 60.0, 1),
+            "harm_per_planned_hour": round(base_value / base_hours, 3) if base_hours else 0.0,
             "hotspot_patrol_minutes": round(base_hot / 60.0, 1),
-            "harm_per_hotspot_hour": round(base_value / (base_hot / 3600.0), 3) if base_hot else 0.0,
+            "harm_per_patrol_hour": round(base_value / (base_hot / 3600.0), 3) if base_hot else 0.0,
             "predictability": {k: v for k, v in base_spread.items() if k != "sites"},
         },
         "shortfall": shortfall,

@@ -164,7 +164,14 @@ def test_health_docs_and_openapi_need_no_key(make_api):
     r = api.client.get("/health")
     assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["database"] == "ok"
     assert r.headers["cache-control"] == "no-store"
-    assert api.client.get("/docs").status_code == 200
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI comes from the service itself, never from a CDN.
+    assert "http://" not in docs.text and "https://" not in docs.text
+    assert "/docs/swagger-ui-bundle.js" in docs.text
+    js = api.client.get("/docs/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert api.client.get("/docs/../../pyproject.toml").status_code == 404
     paths = api.client.get("/openapi.json").json()["paths"]
     assert {"/areas", "/plans", "/plans/{plan_id}", "/plans/{plan_id}/map",
             "/plans/{plan_id}/export/{format}", "/audit", "/health"} <= set(paths)
@@ -325,7 +332,11 @@ def test_bad_requests_get_problem_details(make_api):
                          content=b"{not json"), 422, "json"),
         (api.client.post("/plans", headers={**api.h("planner"), "content-type": "application/json"},
                          content=b'{"area": "' + b"x" * 5000 + b'"}'), 413, "2000 bytes"),
+        # Sent in chunks, without a Content-Length: counted as it arrives.
+        (api.client.post("/plans", headers={**api.h("planner"), "content-type": "application/json"},
+                         content=iter([b'{"area": "', b"x" * 1500, b"x" * 1500, b'"}'])), 413, "2000 bytes"),
         (api.get("/plans/not-a-uuid", "planner"), 422, "plan_id"),
+        (api.get("/plans?stauts=done", "planner"), 422, "stauts"),
         (api.get("/plans/00000000-0000-4000-8000-000000000000", "planner"), 404, "no plan"),
         (api.get("/nowhere", "planner"), 404, "/nowhere"),
         (api.get("/plans?limit=0", "planner"), 422, "limit"),

@@ -83,7 +83,7 @@ def test_summary_reports_predictability_and_the_baseline(week):
     assert base["harm_per_patrol_hour"] > 0 and "predictability" in base
     # The naive planner visits at fixed times: its spread is far below ours.
     assert base["predictability"]["spread"] < pred["spread"]
-    assert s["hotspots"]["harm_per_hotspot_hour"] > 0
+    assert s["hotspots"]["harm_per_patrol_hour"] > 0 and s["hotspots"]["harm_per_planned_hour"] > 0
 
 
 def test_parallel_days_give_the_same_plan_as_one_process(leeds_area, leeds_network, leeds_incidents, week):

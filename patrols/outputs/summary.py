@@ -53,9 +53,11 @@ def summarize(plan: Plan) -> dict[str, Any]:
             "harm_covered": round(covered, 3),
             "harm_covered_share": round(covered / plan.harm_offered, 4) if plan.harm_offered else 0.0,
             "dwell_minutes": round(dwell_hot_min, 1),
-            "harm_per_patrol_hour": round(covered / (patrol_min / 60.0), 3) if patrol_min else 0.0,
-            **{k: plan.extra[k] for k in ("hotspot_patrol_minutes", "harm_per_hotspot_hour")
+            # Per hour of hotspot patrol (the leg into each visit plus its dwell), and per hour
+            # of all planned time (protective visits included).
+            **{k: plan.extra[k] for k in ("hotspot_patrol_minutes", "harm_per_patrol_hour")
                if k in plan.extra},
+            "harm_per_planned_hour": round(covered / (patrol_min / 60.0), 3) if patrol_min else 0.0,
         },
         "routes": {
             "km": round(sum(r.km for r in plan.routes), 2),

@@ -11,6 +11,8 @@ the audit log.
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
 # annotations at run time, and some name types local to create_app.
 
+import functools
+import json
 import logging
 import mimetypes
 import shutil
@@ -222,10 +224,18 @@ def preferred_formats(file_names: list[str]) -> dict[str, str]:
     return out
 
 
-def _bundle_files(folder: Path) -> list[str]:
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+# A finished bundle never changes and plan ids are never reused, so its listing
+# can be kept; only done plans' folders are listed.
+@functools.lru_cache(maxsize=4096)
+def _bundle_files(folder: str) -> tuple[str, ...]:
+    path = Path(folder)
+    if not path.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+
+
+def _exports(folder: str) -> tuple[str, ...]:
+    return tuple(preferred_formats(list(_bundle_files(folder))))
 
 
 def _known_query_only(request: Request) -> None:
@@ -251,6 +261,34 @@ def _version() -> str:
         return version("patrols")
     except PackageNotFoundError:  # run from a source tree that is not installed
         return "0+unknown"
+
+
+# Swagger UI's files, from the npm registry (package.json), served by the service itself.
+_DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the local ``swagger-ui-dist`` package, never a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    from patrols.outputs.assets import node_modules
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        if not (node_modules() / "swagger-ui-dist" / "swagger-ui-bundle.js").is_file():
+            raise ApiProblem(503, "Swagger UI is not installed (run `npm ci` in the repository); "
+                             "the schema itself is at /openapi.json")
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="patrols planning service",
+                                   swagger_js_url="/docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    def docs_file(name: str) -> Response:
+        path = node_modules() / "swagger-ui-dist" / name
+        if name not in _DOCS_FILES or not path.is_file():
+            raise ApiProblem(404, "no such documentation file")
+        return FileResponse(path, media_type=_DOCS_FILES[name])
 
 
 class _SafetyHeaders:
@@ -320,6 +358,7 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
         lifespan=lifespan,
         responses=problem_responses(400, 401, 413, 422, 500),
         dependencies=[Depends(_known_query_only)],
+        docs_url=None,  # served below from local files: /docs must work on a closed network
     )
     app.state.store = store
     app.state.runner = runner
@@ -328,6 +367,7 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(_SafetyHeaders)
     PlanRequest = _plan_request(area_names)
+    _offline_docs(app)
 
     bearer = HTTPBearer(auto_error=False, description="An API key from `patrols keys create`")
 
@@ -372,25 +412,33 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
                              + (f": {record.error}" if record.error and who.sees_full_plans else ""))
         return bundle_dir(record, who)
 
-    def plan_out(record: PlanRecord, who: Caller) -> PlanOut:
+    def plan_json(record: PlanRecord, who: Caller) -> str:
+        # The JSON of a PlanOut, written by hand: this is the busiest answer of
+        # the service, and the stored summary goes in as the text it already is
+        # rather than parsed, validated and written out again.
         full = who.sees_full_plans
         base = f"/plans/{record.plan_id}"
-        links = PlanLinks(self=base)
+        links: dict[str, Any] = {"self": base, "map": None, "exports": {}}
         if record.status == "done":
-            links.map = f"{base}/map"
-            files = _bundle_files(bundle_dir(record, who))
-            links.exports = {k: f"{base}/export/{k}" for k in preferred_formats(files)}
+            links["map"] = f"{base}/map"
+            links["exports"] = {k: f"{base}/export/{k}" for k in _exports(str(bundle_dir(record, who)))}
         error = record.error
         if error is not None and not full:
             # A planning error can quote input rows; viewers learn only that it failed.
             error = "the plan could not be made"
-        return PlanOut(
-            id=record.plan_id, area=record.area, week=date.fromisoformat(record.week), seed=record.seed,
-            time_limit_s=record.time_limit_s, redact=record.redact, status=record.status,
-            created_at=record.created_at, started_at=record.started_at, finished_at=record.finished_at,
-            error=error, created_by=record.created_by if full else None,
-            view=jobs.FULL if full else jobs.VIEWER,
-            summary=record.summary_full if full else record.summary_viewer, links=links)
+        head = json.dumps({
+            "id": record.plan_id, "area": record.area, "week": record.week, "seed": record.seed,
+            "time_limit_s": record.time_limit_s, "redact": record.redact, "status": record.status,
+            "created_at": record.created_at, "started_at": record.started_at,
+            "finished_at": record.finished_at, "error": error,
+            "created_by": record.created_by if full else None,
+            "view": jobs.FULL if full else jobs.VIEWER, "links": links,
+        }, separators=(",", ":"))
+        summary = (record.summary_full if full else record.summary_viewer) or "null"
+        return f'{head[:-1]},"summary":{summary}}}'
+
+    def json_response(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        return Response(text, status_code=status, media_type="application/json", headers=headers)
 
     @app.get("/health", tags=["service"])
     def health() -> HealthOut:
@@ -411,8 +459,9 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
             return areas
         return [a.model_copy(update={"path": None, "error": None}) for a in areas]
 
-    @app.post("/plans", status_code=202, tags=["plans"], responses=problem_responses(403, 429))
-    def create_plan(body: PlanRequest, who: Who, response: Response) -> PlanOut:
+    @app.post("/plans", status_code=202, tags=["plans"], response_model=PlanOut,
+              responses=problem_responses(403, 429))
+    def create_plan(body: PlanRequest, who: Who) -> Response:
         """Queue a plan; it is made in the background. Poll ``GET /plans/{id}`` for its status."""
         need(who, "plans.create", "plan.create")
         if body.area not in area_names:
@@ -432,19 +481,18 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
                              "try again when one has finished", {"Retry-After": "30"}) from None
         store.audit(who.key_id, who.role, "plan.create", plan_id, "ok",
                     f"area={body.area} week={body.week.isoformat()} seed={body.seed}")
-        response.headers["Location"] = f"/plans/{plan_id}"
         record = store.plan(plan_id)
         assert record is not None
-        return plan_out(record, who)
+        return json_response(plan_json(record, who), 202, {"Location": f"/plans/{plan_id}"})
 
-    @app.get("/plans", tags=["plans"], responses=problem_responses(403))
+    @app.get("/plans", tags=["plans"], response_model=PlanPage, responses=problem_responses(403))
     def list_plans(
         who: Who,
         status: Annotated[str | None, Query(json_schema_extra={"enum": list(PLAN_STATUSES)})] = None,
         area: Annotated[str | None, Query(max_length=40)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> PlanPage:
+    ) -> Response:
         """Plans, newest first."""
         if not may_read(who):
             need(who, "plans.read_redacted", "plan.list")
@@ -452,14 +500,16 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
             raise ApiProblem(422, f"status must be one of {', '.join(PLAN_STATUSES)}")
         records, total = store.plans(limit, offset, status, area)
         store.audit(who.key_id, who.role, "plan.list", None, "ok", f"{len(records)} of {total}")
-        return PlanPage(items=[plan_out(r, who) for r in records], total=total, limit=limit, offset=offset)
+        items = ",".join(plan_json(r, who) for r in records)
+        return json_response(f'{{"items":[{items}],"total":{total},"limit":{limit},"offset":{offset}}}')
 
-    @app.get("/plans/{plan_id}", tags=["plans"], responses=problem_responses(403, 404))
-    def read_plan(plan_id: PlanId, who: Who) -> PlanOut:
+    @app.get("/plans/{plan_id}", tags=["plans"], response_model=PlanOut,
+             responses=problem_responses(403, 404))
+    def read_plan(plan_id: PlanId, who: Who) -> Response:
         """A plan's status and, once done, its summary (redacted unless the caller is a planner)."""
         record = find(who, str(plan_id), "plan.read")
         store.audit(who.key_id, who.role, "plan.read", record.plan_id, "ok")
-        return plan_out(record, who)
+        return json_response(plan_json(record, who))
 
     @app.get("/plans/{plan_id}/map", tags=["plans"], response_class=FileResponse,
              responses={200: {"content": {"text/html": {}}, "description": "The plan's map"},
@@ -484,12 +534,11 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
         """One file of the plan's bundle, as a download."""
         record = find(who, str(plan_id), "plan.export")
         folder = ready(who, record, "plan.export")
-        files = _bundle_files(folder)
-        name = export_formats(files).get(format)
+        files = _bundle_files(str(folder))
+        name = export_formats(list(files)).get(format)
         if name is None:
             store.audit(who.key_id, who.role, "plan.export", record.plan_id, "not_found", format)
-            raise ApiProblem(404, f"no export {format!r}; this plan has: "
-                             + ", ".join(preferred_formats(files)))
+            raise ApiProblem(404, f"no export {format!r}; this plan has: " + ", ".join(_exports(str(folder))))
         store.audit(who.key_id, who.role, "plan.export", record.plan_id, "ok", name)
         media = _MEDIA.get(Path(name).suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
         return FileResponse(folder / name, media_type=media, filename=name)

@@ -153,8 +153,15 @@ def make_plan(job: PlanJob) -> Summaries:
     store = _STORES.get(job.db_path) or _STORES.setdefault(job.db_path, Store(job.db_path))
     if not store.mark_running(job.plan_id):
         raise PatrolsError("the plan was deleted before it started")
+    from patrols.tension import read_events, read_tension
+
     area, network, incidents = _inputs(job.area_path)
-    plan = plan_week(area, network, incidents, job.week, seed=job.seed, time_limit_s=job.time_limit_s)
+    # Small files, read each time so an analyst's edits are seen.
+    tension = read_tension(area.tension_path) if area.tension_path else []
+    events = read_events(area.events_path) if area.events_path else []
+    # The service already runs one job per core, so each plans its days in one process.
+    plan = plan_week(area, network, incidents, job.week, seed=job.seed, time_limit_s=job.time_limit_s,
+                     tension=tension, events=events, workers=1)
     return write_plan_bundles(plan, job.out_dir, job.redact, area.tile_url)
 
 

@@ -101,8 +101,9 @@ class PlanRecord:
     started_at: str | None
     finished_at: str | None
     error: str | None
-    summary_full: dict[str, Any] | None
-    summary_viewer: dict[str, Any] | None
+    summary_full: str | None
+    """JSON text, kept as stored: readers splice it into answers without parsing it."""
+    summary_viewer: str | None
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,7 @@ def _plan(row: sqlite3.Row) -> PlanRecord:
         time_limit_s=row["time_limit_s"], redact=bool(row["redact"]), status=row["status"],
         created_by=row["created_by"], created_at=row["created_at"], started_at=row["started_at"],
         finished_at=row["finished_at"], error=row["error"],
-        summary_full=json.loads(row["summary_full"]) if row["summary_full"] else None,
-        summary_viewer=json.loads(row["summary_viewer"]) if row["summary_viewer"] else None,
+        summary_full=row["summary_full"], summary_viewer=row["summary_viewer"],
     )
 
 
@@ -254,7 +254,8 @@ class Store:
             cur = db.execute(
                 "UPDATE plans SET status = 'done', finished_at = ?, summary_full = ?, summary_viewer = ? "
                 "WHERE plan_id = ? AND status IN ('queued', 'running')",
-                (utc_now(), json.dumps(summary_full), json.dumps(summary_viewer), plan_id))
+                (utc_now(), json.dumps(summary_full, separators=(",", ":")),
+                 json.dumps(summary_viewer, separators=(",", ":")), plan_id))
         return cur.rowcount == 1
 
     def fail_plan(self, plan_id: str, error: str) -> bool:

@@ -242,9 +242,17 @@ def improve(
     descend()
     best_routes = [list(r.seq) for r in plan.routes]
     best_score = plan.score()
-    for _ in range(max_rounds):
+    for round_ in range(max_rounds):
         if time.monotonic() >= deadline:
             break
+        if round_ % 4 == 3 and len(plan.routes) > 1:
+            # Now and then empty a whole route so the rebuild can move it to
+            # another part of the map (the other shakes are too local for that).
+            k = rng.randrange(len(plan.routes))
+            keep = [i for i in plan.routes[k].seq if bool(problem.required[i])]
+            emptied = plan.feasible(k, keep)
+            if emptied is not None:
+                plan.routes[k] = emptied
         # Shake: drop a random stretch of optional visits from each route, then
         # rebuild greedily; keep the result only if it is at least as good.
         for k, r in enumerate(plan.routes):

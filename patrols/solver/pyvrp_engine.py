@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,8 @@ class PyVRPModel:
     type_vehicles: list[list[int]]
     """Our vehicle indices behind each PyVRP vehicle type."""
     n_depots: int
+    prize_unit: float
+    """PyVRP prize per unit of the problem's prize."""
 
 
 def build_model(problem: ShiftProblem, prize_weight: float = 1.0) -> PyVRPModel:
@@ -139,7 +142,7 @@ def build_model(problem: ShiftProblem, prize_weight: float = 1.0) -> PyVRPModel:
             )
         )
     data = pyvrp.ProblemData(locations, clients, depot_objs, vehicle_types, distances, durations)
-    return PyVRPModel(data, servable, type_vehicles, len(depots))
+    return PyVRPModel(data, servable, type_vehicles, len(depots), per_unit)
 
 
 def routes_from_solution(model: PyVRPModel, solution: pyvrp.Solution, n_vehicles: int) -> list[list[int]]:
@@ -177,7 +180,7 @@ def solve_pyvrp(
     runs: int = 1,
     iterations_per_client: int | None = None,
     history_length: int = 300,
-    prize_weight: float = 1.0,
+    prize_weight: float | Sequence[float] = 1.0,
 ) -> list[list[int]] | None:
     """Solve a shift problem with PyVRP, as a series of independent runs.
 
@@ -201,7 +204,8 @@ def solve_pyvrp(
         Late-acceptance history of PyVRP's iterated local search; shorter is
         greedier.
     prize_weight
-        See :func:`build_model`.
+        See :func:`build_model`; a sequence is cycled through, one weight per
+        run, so that runs search differently shaped landscapes.
 
     Returns
     -------
@@ -210,12 +214,16 @@ def solve_pyvrp(
         feasible plan (for instance when not every required visit fits).
     """
     t_end = time.monotonic() + time_limit
-    model = build_model(problem, prize_weight)
+    weights = [prize_weight] if isinstance(prize_weight, int | float) else list(prize_weight)
+    models = {w: build_model(problem, w) for w in dict.fromkeys(weights)}
+    model = models[weights[0]]
     if not model.client_point:
         return [[] for _ in problem.vehicles]
     params = pyvrp.SolveParams(ils=IteratedLocalSearchParams(history_length=history_length))
     best = None
+    best_model = model
     for j in range(runs):
+        model = models[weights[j % len(weights)]]
         remaining = t_end - time.monotonic()
         if remaining <= 0.01:
             break
@@ -225,13 +233,17 @@ def solve_pyvrp(
             stop = MultipleCriteria([stop, MaxIterations(budget)])
         result = pyvrp.solve(model.data, stop, seed=seed * 1000 + j, collect_stats=False, params=params)
         sol = result.best
-        if sol.is_feasible() and (best is None or _better(sol, best)):
-            best = sol
+        if sol.is_feasible() and (best is None or _better(sol, best, model, best_model)):
+            best, best_model = sol, model
     if best is None:
         return None
-    return routes_from_solution(model, best, len(problem.vehicles))
+    return routes_from_solution(best_model, best, len(problem.vehicles))
 
 
-def _better(a: pyvrp.Solution, b: pyvrp.Solution) -> bool:
-    """More prize first, then less travel (both in PyVRP's integer units)."""
-    return (a.prizes(), -a.distance()) > (b.prizes(), -b.distance())
+def _better(a: pyvrp.Solution, b: pyvrp.Solution, model_a: PyVRPModel, model_b: PyVRPModel) -> bool:
+    """More prize first, then less travel; prizes compared in the problem's own units."""
+
+    def key(sol: pyvrp.Solution, model: PyVRPModel) -> tuple[float, int]:
+        return (sol.prizes() / model.prize_unit, -sol.distance())
+
+    return key(a, model_a) > key(b, model_b)
