@@ -226,7 +226,8 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
                     prize[i] = 0.0
         keep = [i for i in range(problem.n_points) if task.hotspot_of_point[i] < 0 or prize[i] > 0]
         sub = _keep(replace(problem, prize=prize), keep)
-        sol = solve(sub, time_limit=time_limit, seed=seed + n, workers=workers)
+        # Work budgets, not the clock: the same seed gives the same plan under any load.
+        sol = solve(sub, time_limit=time_limit, seed=seed + n, workers=workers, deterministic=True)
         sol = replace(
             sol,
             routes=tuple(tuple(keep[i] for i in r) for r in sol.routes),
@@ -325,7 +326,7 @@ def _shortfall(missing: dict[tuple[date, str], list[Visit]], slots: dict[tuple[d
                      for i in range(extra)]
             points = _slot_points(slot, units, visits, [], area, station_nodes, site_nodes)
             problem = _problem(slot, units, points, network, area.settings.reserve_share)
-            sol = solve(problem, time_limit=time_limit, seed=seed, workers=1)
+            sol = solve(problem, time_limit=time_limit, seed=seed, workers=1, deterministic=True)
             served = sum(len(r) for r in sol.routes)
             if served == len(visits):
                 break

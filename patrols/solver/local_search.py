@@ -38,8 +38,9 @@ class _Route:
 
 
 class _Plan:
-    def __init__(self, problem: ShiftProblem, routes: list[list[int]]) -> None:
+    def __init__(self, problem: ShiftProblem, routes: list[list[int]], deadline: float) -> None:
         self.p = problem
+        self.deadline = deadline
         self.n = problem.n_points
         self.open = np.asarray(problem.window_open, dtype=float).tolist()
         self.close = np.asarray(problem.window_close, dtype=float).tolist()
@@ -125,7 +126,7 @@ class _Plan:
         """Insert unserved candidates by prize per added time until none fits."""
         changed = False
         pool = [i for i in candidates if i not in self.served() and self.prize[i] > 0]
-        while pool:
+        while pool and time.monotonic() < self.deadline:
             best = None
             for x in pool:
                 for r in self.routes:
@@ -149,7 +150,7 @@ class _Plan:
         """2-opt and relocate inside one route while they cut travel and stay feasible."""
         improved_any = False
         improved = True
-        while improved:
+        while improved and time.monotonic() < self.deadline:
             improved = False
             r = self.routes[k]
             seq = r.seq
@@ -222,7 +223,7 @@ def improve(
     """
     if time.monotonic() >= deadline:
         return routes
-    plan = _Plan(problem, routes)
+    plan = _Plan(problem, routes, deadline)
     rng = random.Random(seed)
     visits = plan.visits
 

@@ -73,6 +73,7 @@ def solve_ortools(
     initial_routes: Sequence[Sequence[int]] | None = None,
     first_solution: str = "PATH_CHEAPEST_ARC",
     metaheuristic: str = "GUIDED_LOCAL_SEARCH",
+    solution_limit: int | None = None,
 ) -> list[list[int]]:
     """Solve a shift problem with OR-Tools routing.
 
@@ -89,6 +90,10 @@ def solve_ortools(
         Name of an OR-Tools ``FirstSolutionStrategy``.
     metaheuristic
         Name of an OR-Tools ``LocalSearchMetaheuristic``.
+    solution_limit
+        Stop after this many solutions (OR-Tools counts every accepted local
+        search move): a work budget that, unlike the clock, gives the same plan
+        on any machine. ``time_limit`` still caps the search.
 
     Returns
     -------
@@ -157,6 +162,8 @@ def solve_ortools(
     params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
     remaining = max(0.05, time_limit - (time.monotonic() - t0))
     params.time_limit.FromMilliseconds(int(remaining * 1000))
+    if solution_limit is not None:
+        params.solution_limit = solution_limit
 
     solution = None
     if initial_routes is not None:

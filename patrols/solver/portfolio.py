@@ -3,21 +3,30 @@
 Design
 ------
 - PyVRP's iterated local search does the heavy lifting on the orienteering core
-  (which visits, in which order). With two workers a second PyVRP run with
-  another seed and prize weighting runs in a forked child process at the same
-  time, because ILS runs differ most in which local optimum they settle in.
-- OR-Tools carries the side constraints exactly. It replaces the second PyVRP
-  run when a busy-time cap is tighter than the shift (PyVRP can only model it
+  (which visits, in which order). Orienteering landscapes are rugged: on hard
+  instances single runs settle in local optima several percent apart, so each
+  worker makes several short independent runs and keeps the best, then polishes
+  it with a dedicated orienteering local search (``local_search``). With two
+  workers, the second one runs in a forked child process with other seeds.
+- OR-Tools carries the side constraints exactly. It replaces the second worker
+  when a busy-time cap is tighter than the shift (PyVRP can only model it
   conservatively), it is the fallback when PyVRP finds no plan serving every
-  required visit, and it then polishes the best plan found.
+  required visit, and in those cases it then polishes the best plan found.
 - Every candidate is checked by the independent feasibility checker; the best
   feasible one wins on (required visits served, prize collected, travel).
 
-Determinism: PyVRP runs stop after an iteration budget that grows with the
-problem size or at the time limit, whichever comes first. On product-sized
-shifts the iteration budget binds first, so the same seed gives the same routes;
-when the time limit binds (large instances, slow machines) results depend on
-timing. The OR-Tools steps are only deterministic when they finish early.
+Determinism: each PyVRP run stops on an iteration budget (proportional to the
+number of visits) or on its share of the clock, whichever comes first, and the
+local search on a round budget or the clock. When the budgets bind first (small
+shifts, generous time limits) the same seed gives the same routes; when the
+clock binds (the benchmarks at 10 s, large shifts at a few seconds) results
+depend on machine speed. OR-Tools' guided local search always runs to its time
+limit, so plans it improves are reproducible only when it settles early.
+``solve(..., deterministic=True)`` (what the product uses) turns every stop into
+a work budget sized from the time limit: PyVRP iterations, local-search rounds
+and a number of OR-Tools solutions, with the clock kept only as a safety cap
+several times larger. The same problem and seed then give the same routes on any
+machine and under any load; what varies is the wall time.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -40,19 +49,42 @@ from patrols.solver.screening import servable_visits
 Routes = list[list[int]]
 
 # Share of each worker's budget left for the orienteering local search.
-_POLISH_SHARE = 0.15
+_POLISH_SHARE = 0.12
 # Independent PyVRP runs per worker (see ``solve_pyvrp``).
-_RUNS = 3
+_RUNS = 8
+# Shortest PyVRP run worth making, in seconds.
+_MIN_RUN_SECONDS = 1.0
 # PyVRP iterations per client and run: product-sized shifts finish on this
 # budget (so the seed alone decides the routes) when given a few seconds.
 _ITERATIONS_PER_CLIENT = 60
 # Greedier late acceptance than PyVRP's default did better on orienteering.
-_HISTORY = 50
-# Prize weights cycled over the runs (see ``build_model``): each reshapes the
-# landscape a little, which spreads the runs over more local optima.
-_PRIZE_WEIGHTS = (1.0, 3.0, 0.5)
+_HISTORY = 20
+# Worth of the largest prize in units of a whole shift's travel (``build_model``).
+_PRIZE_WEIGHT = 1.0
+# Share of the time limit for the OR-Tools polish when busy caps bind.
+_ORTOOLS_POLISH_SHARE = 0.2
 # Time reserved at the end for bookkeeping and the final checks.
 _RESERVE = 0.15
+# Deterministic mode turns the clock into work budgets. OR-Tools' budget is in
+# solutions (accepted moves): about 260 a second on a 57-point demo shift on the
+# 2-core development machine, where 200 already reached the plateau.
+_ORTOOLS_SOLUTIONS_PER_SECOND = 250
+# PyVRP iterations and local-search rounds a second on 50-point, 4-unit demo
+# shifts on the same machine (measured: ~600 and ~100), so a deterministic run
+# takes about its nominal time here.
+_PYVRP_ITERATIONS_PER_SECOND = 600
+_LS_ROUNDS_PER_SECOND = 100
+# ... and the clock stays only as a safety cap: this many times the nominal time,
+# and never less than the floor (building a large model alone can take seconds).
+_DETERMINISTIC_SAFETY = 20.0
+_DETERMINISTIC_FLOOR_S = 30.0
+
+
+def _cap(seconds: float, deterministic: bool) -> float:
+    """Wall-clock allowance for work nominally worth ``seconds``."""
+    if not deterministic:
+        return seconds
+    return max(seconds * _DETERMINISTIC_SAFETY, _DETERMINISTIC_FLOOR_S)
 
 
 def _pyvrp_exact(problem: ShiftProblem) -> bool:
@@ -73,21 +105,35 @@ def _score(problem: ShiftProblem, routes: Routes) -> tuple[int, float, float]:
     return required, prize, -travel
 
 
-def _pyvrp_worker(problem: ShiftProblem, budget: float, seed: int) -> Routes | None:
-    """Several PyVRP runs, then the orienteering local search on the best."""
-    t_end = time.monotonic() + budget
+def _pyvrp_worker(problem: ShiftProblem, budget: float, seed: int,
+                  deterministic: bool = False) -> Routes | None:
+    """Several PyVRP runs, then the orienteering local search on the best.
+
+    In deterministic mode ``budget`` is turned into iteration and round budgets
+    and the clock only caps the work at ``_DETERMINISTIC_SAFETY`` times it.
+    """
+    t_end = time.monotonic() + _cap(budget, deterministic)
+    search = budget * (1.0 - _POLISH_SHARE)
+    # Fewer, longer runs when time is short: a run needs about a second.
+    runs = max(1, min(_RUNS, int(search / _MIN_RUN_SECONDS)))
+    per_client = _ITERATIONS_PER_CLIENT
+    rounds: dict[str, int] = {}
+    if deterministic:
+        clients = max(1, len(problem.visits))
+        per_client = max(3, int(_PYVRP_ITERATIONS_PER_SECOND * search / runs / clients))
+        rounds = {"max_rounds": max(5, int(_LS_ROUNDS_PER_SECOND * budget * _POLISH_SHARE))}
     routes = solve_pyvrp(
         problem,
-        budget * (1.0 - _POLISH_SHARE),
+        _cap(search, deterministic),
         seed,
-        runs=_RUNS,
-        iterations_per_client=_ITERATIONS_PER_CLIENT,
+        runs=runs,
+        iterations_per_client=per_client,
         history_length=_HISTORY,
-        prize_weight=_PRIZE_WEIGHTS,
+        prize_weight=_PRIZE_WEIGHT,
     )
     if routes is None:
         return None
-    return improve(problem, routes, deadline=t_end, seed=seed)
+    return improve(problem, routes, deadline=t_end, seed=seed, **rounds)
 
 
 def _run_in_child(
@@ -131,6 +177,7 @@ def solve(
     time_limit: float = 10.0,
     seed: int = 0,
     workers: int | None = None,
+    deterministic: bool = False,
 ) -> ShiftSolution:
     """Plan the routes of one shift.
 
@@ -146,6 +193,12 @@ def solve(
         stop on their iteration budgets rather than on the clock.
     workers
         Processes to use at once; ``None`` means ``min(2, cores)``.
+    deterministic
+        Stop every engine on a work budget sized from ``time_limit`` (PyVRP
+        iterations, local-search rounds, OR-Tools solutions) rather than on the
+        clock, so the same problem and seed give the same routes on any machine
+        and under any load; the wall time then varies with the machine (the
+        clock still caps it at a few times ``time_limit``).
 
     Returns
     -------
@@ -162,34 +215,51 @@ def solve(
         return build_solution(problem, empty, engine="none", seconds=time.monotonic() - t0)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
-    deadline = t0 + time_limit - min(_RESERVE, 0.05 * time_limit)
+    if mp.current_process().daemon:
+        workers = 1  # daemonic pool workers may not start processes of their own
     exact = _pyvrp_exact(problem)
+    # When PyVRP's model is only conservative, keep time for OR-Tools to
+    # polish the best plan under the exact busy-time caps.
+    polish = 0.0 if exact else _ORTOOLS_POLISH_SHARE * time_limit
+    nominal = time_limit - min(_RESERVE, 0.05 * time_limit) - polish
+    deadline = t0 + nominal
+
+    def left() -> float:
+        # Deterministic budgets never read the clock: the split is the same on every run.
+        return nominal if deterministic else deadline - time.monotonic()
+
+    def ortools_budget(seconds: float) -> dict[str, Any]:
+        if not deterministic:
+            return {}
+        return {"solution_limit": max(50, int(_ORTOOLS_SOLUTIONS_PER_SECOND * seconds))}
 
     candidates: list[tuple[str, Routes]] = []
     if workers >= 2:
-        budget = deadline - time.monotonic()
+        budget = left()
         if exact:
             child: tuple[Callable[..., Routes | None], tuple, dict] = (
                 _pyvrp_worker,
-                (problem, budget, 2 * seed + 1),
+                (problem, budget, 2 * seed + 1, deterministic),
                 {},
             )
         else:
-            child = (solve_ortools, (problem, budget), {})
+            child = (solve_ortools, (problem, _cap(budget, deterministic)), ortools_budget(budget))
         proc, receiver = _run_in_child(*child)
-        mine = _pyvrp_worker(problem, budget, 2 * seed)
-        other = _collect(proc, receiver, deadline + 1.0)
+        mine = _pyvrp_worker(problem, budget, 2 * seed, deterministic)
+        other = _collect(proc, receiver, t0 + _cap(nominal, deterministic) + 1.0)
         if mine is not None:
             candidates.append(("pyvrp+ls", mine))
         if other is not None:
             candidates.append(("pyvrp+ls" if exact else "ortools", other))
     else:
-        share = (deadline - time.monotonic()) * (1.0 if exact else 0.5)
-        mine = _pyvrp_worker(problem, share, 2 * seed)
+        share = left() * (1.0 if exact else 0.5)
+        mine = _pyvrp_worker(problem, share, 2 * seed, deterministic)
         if mine is not None:
             candidates.append(("pyvrp+ls", mine))
         if not exact:
-            candidates.append(("ortools", solve_ortools(problem, deadline - time.monotonic())))
+            rest = nominal - share if deterministic else deadline - time.monotonic()
+            candidates.append(("ortools", solve_ortools(problem, _cap(rest, deterministic),
+                                                        **ortools_budget(rest))))
 
     candidates = [(name, r) for name, r in candidates if not plan_violations(problem, r)]
     best_name, best = max(candidates, key=lambda c: _score(problem, c[1]), default=("none", empty))
@@ -198,9 +268,11 @@ def solve(
     # when PyVRP's model was conservative or left out required visits.
     served = {p for r in best for p in r}
     missing_required = any(bool(problem.required[i]) and i not in served for i in servable)
-    remaining = t0 + time_limit - time.monotonic() - 0.1
+    remaining = (max(polish, 0.2 * time_limit) if deterministic
+                 else t0 + time_limit - time.monotonic() - 0.1)
     if (not exact or missing_required) and remaining > 0.2:
-        seeded = solve_ortools(problem, min(remaining, max(1.0, 0.2 * time_limit)), initial_routes=best)
+        seeded = solve_ortools(problem, _cap(remaining, deterministic), initial_routes=best,
+                               **ortools_budget(remaining))
         if not plan_violations(problem, seeded) and _score(problem, seeded) > _score(problem, best):
             best, best_name = seeded, best_name + "+ortools"
 
@@ -211,24 +283,3 @@ def solve(
         seconds=time.monotonic() - t0,
         stats={"candidates": float(len(candidates))},
     )
-
-
-def score_routes(problem: ShiftProblem, routes: Sequence[Sequence[int]]) -> float:
-    """Prize collected by a plan, or 0 when the independent checker rejects it.
-
-    Parameters
-    ----------
-    problem
-        The shift problem.
-    routes
-        Visit indices per vehicle.
-
-    Returns
-    -------
-    float
-        The prize of the distinct visits served, 0 for an infeasible plan.
-    """
-    plan = [list(r) for r in routes]
-    if plan_violations(problem, plan):
-        return 0.0
-    return float(sum(problem.prize[i] for i in {p for r in plan for p in r}))

@@ -96,6 +96,11 @@ def build_model(problem: ShiftProblem, prize_weight: float = 1.0) -> PyVRPModel:
     # Integer prizes keep their exact ratios when they are whole numbers.
     per_unit = prize_weight * _DISTANCE_HORIZON / top
     prize_int = np.round(prize * per_unit).astype(np.int64)
+    # Required visits are optional clients worth more than every optional
+    # prize together (and a little travel), not PyVRP's ``required=True``: when
+    # they cannot all fit, PyVRP then still returns the feasible plan that
+    # keeps as many as possible, instead of no feasible plan at all.
+    must = 2 * int(prize_int[servable].sum()) + 4 * int(_DISTANCE_HORIZON) * len(problem.vehicles) + 1
 
     locations = [pyvrp.Location(x=0.0, y=0.0) for _ in points]
     depot_objs = [pyvrp.Depot(location=n) for n in range(len(depots))]
@@ -107,8 +112,8 @@ def build_model(problem: ShiftProblem, prize_weight: float = 1.0) -> PyVRPModel:
                 service_duration=int(ints.service[i]),
                 tw_early=int(ints.window_open[i]),
                 tw_late=int(ints.window_close[i]),
-                prize=int(prize_int[i]),
-                required=bool(problem.required[i]),
+                prize=must if bool(problem.required[i]) else int(prize_int[i]),
+                required=False,
             )
         )
 
@@ -219,11 +224,12 @@ def solve_pyvrp(
     model = models[weights[0]]
     if not model.client_point:
         return [[] for _ in problem.vehicles]
-    params = pyvrp.SolveParams(ils=IteratedLocalSearchParams(history_length=history_length))
     best = None
     best_model = model
     for j in range(runs):
         model = models[weights[j % len(weights)]]
+        ils = IteratedLocalSearchParams(history_length=history_length)
+        params = pyvrp.SolveParams(ils=ils)
         remaining = t_end - time.monotonic()
         if remaining <= 0.01:
             break

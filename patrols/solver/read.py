@@ -89,9 +89,10 @@ def read_toptw(path: str | Path, vehicles: int) -> ShiftProblem:
     """
     path = Path(path)
     lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
-    n_customers = int(lines[0][2])
-    # The header is normally two lines, but c204 breaks the first one; vertex
-    # lines are the last N+1 lines whose first token counts up from 0.
+    # The header is normally two lines, but c204 breaks the first one over two;
+    # N is the third header token either way, and the vertex lines are the last
+    # N+1 lines, their first token counting up from 0.
+    n_customers = int((lines[0] + lines[1])[2])
     rows = lines[-(n_customers + 1) :]
     if [int(r[0]) for r in rows] != list(range(n_customers + 1)):
         raise ValueError(f"{path}: cannot find {n_customers + 1} vertex lines")
