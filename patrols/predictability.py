@@ -26,7 +26,8 @@ def hour_entropy(hours: Sequence[int]) -> float:
     n = len(hours)
     if n == 0:
         return 0.0
-    return -sum(c / n * math.log2(c / n) for c in Counter(hours).values())
+    # abs(): one hour holding every visit gives -0.0, which reads oddly in a report.
+    return abs(-sum(c / n * math.log2(c / n) for c in Counter(hours).values()))
 
 
 def max_hour_share(hours: Sequence[int]) -> float:
