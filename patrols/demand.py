@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -268,12 +268,11 @@ def protective_visits(
             b = min(hi - dwell_s, slot.end.timestamp() - dwell_s)
             target = (a + b) / 2
             chosen.append(target)
-            visits.append(_make_visit(site, slot, target, a - HALF_WINDOW_S, b + dwell_s + HALF_WINDOW_S,
-                                      dwell_s, f"event:{ev.event_id}", zone))
             # The event visit's window is the event itself, not a slice around its middle.
-            v = visits[-1]
-            visits[-1] = Visit(v.visit_id, v.site_id, v.slot, datetime.fromtimestamp(round(a), zone),
-                               datetime.fromtimestamp(round(b), zone), v.dwell_min, v.target, v.source)
+            visits.append(replace(_make_visit(site, slot, target, a, b + dwell_s, dwell_s,
+                                              f"event:{ev.event_id}", zone),
+                                  window_open=datetime.fromtimestamp(round(a), zone),
+                                  window_close=datetime.fromtimestamp(round(b), zone)))
 
         need = site.visits_per_week
         if need is None:

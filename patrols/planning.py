@@ -270,8 +270,8 @@ def _solve_days(days: list[list[SlotTask]], settings: Settings, time_limit: floa
 
 
 # ------------------------------------------------------------------- routes
-def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], sol: ShiftSolution,
-            value: tuple[tuple[float, ...], ...], network: Network) -> list[Route]:
+def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: ShiftProblem,
+            sol: ShiftSolution, value: tuple[tuple[float, ...], ...], network: Network) -> list[Route]:
     t0 = slot.start.timestamp()
     zone = slot.start.tzinfo
     routes = []
@@ -292,8 +292,10 @@ def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], sol: Shif
         for leg in network.paths(us.mode, legs) if len(seq) > 2 else []:
             path.extend(leg[1:] if path else leg)
         path = [(round(x, 6), round(y, 6)) for x, y in path]
-        travel = network.travel_times(us.mode, [p.node for p in seq])
-        busy = sum(travel[i, i + 1] for i in range(len(seq) - 1)) + sum(p.dwell_s for p in seq)
+        # Busy time from the shift's own travel matrix (already computed for the solver).
+        index = [problem.vehicles[k].start, *sol.routes[k], problem.vehicles[k].end]
+        travel = problem.travel[us.mode]
+        busy = sum(travel[a, b] for a, b in pairwise(index)) + sum(p.dwell_s for p in seq)
         routes.append(Route(
             unit_id=us.unit_id, mode=us.mode, station_id=us.station_id, date=us.date,
             shift=us.shift, start=us.start, end=us.end, stops=tuple(stops), path=tuple(path),
@@ -393,7 +395,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     staffed = [s for s in slots if any(us.date == s.date and us.shift == s.shift for us in shifts_all)]
     if not staffed:
         raise PlanningError("no unit-shift in the week")
-    built: list[tuple[Slot, list[UnitShift], list[Visit], list[_Point], list[_Point]]] = []
+    built: list[tuple[Slot, list[UnitShift], list[Visit], list[_Point], ShiftProblem, list[_Point]]] = []
     by_day: dict[date, list[SlotTask]] = defaultdict(list)
     for slot in staffed:
         on_duty = [us for us in shifts_all if us.date == slot.date and us.shift == slot.shift]
@@ -404,7 +406,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
                                     station_nodes, site_nodes)
         naive_problem = _problem(slot, on_duty, naive_points, network, settings.reserve_share)
         fixed = np.array([p.open_s + HALF_WINDOW_S if p.kind == "protective" else 0.0 for p in naive_points])
-        built.append((slot, on_duty, slot_visits, points, naive_points))
+        built.append((slot, on_duty, slot_visits, points, problem, naive_points))
         by_day[slot.date].append(SlotTask(problem, tuple(p.hotspot for p in points), naive_problem,
                                           tuple(p.hotspot for p in naive_points), fixed))
     # The week's top prize sets the bar below which a visit is not worth the time.
@@ -422,7 +424,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     missing: dict[tuple[date, str], list[Visit]] = defaultdict(list)
     base_value = base_busy = base_hot = hot_s = 0.0
     base_times: dict[str, list[datetime]] = defaultdict(list)
-    for (slot, on_duty, slot_visits, points, naive_points), res in zip(built, results, strict=True):
+    for (slot, on_duty, slot_visits, points, problem, naive_points), res in zip(built, results, strict=True):
         visit_at = {i: v for i, v in zip(
             [i for i, p in enumerate(points) if p.kind == "protective"], slot_visits, strict=True)}
         for miss in res.solution.unserved:
@@ -430,7 +432,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
             unserved.append(Unserved(p.ref, slot.date, slot.shift, miss.reason))
             if miss.point in visit_at:
                 missing[(slot.date, slot.shift)].append(visit_at[miss.point])
-        routes.extend(_routes(slot, on_duty, points, res.solution, res.value, network))
+        routes.extend(_routes(slot, on_duty, points, problem, res.solution, res.value, network))
         base_value += res.baseline_value
         base_busy += res.baseline_busy_s
         base_hot += res.baseline_hotspot_s
