@@ -40,6 +40,10 @@ class Settings:
     max_snap_m: float = defaults.MAX_SNAP_M
     foot_speed_kmh: float = defaults.FOOT_SPEED_KMH
     hotspot_candidates: int = defaults.HOTSPOT_CANDIDATES
+    """Patrol points examined per week; 0 sizes them by ``hotspot_candidates_per_km``."""
+    hotspot_candidates_per_km: float = defaults.HOTSPOT_CANDIDATES_PER_KM
+    boundary_buffer_m: float = defaults.BOUNDARY_BUFFER_M
+    max_edge_m: float = defaults.MAX_EDGE_M
     hotspot_min_separation_m: float = defaults.HOTSPOT_MIN_SEPARATION_M
     street_piece_m: float = defaults.STREET_PIECE_M
     kde_bandwidth_m: float = defaults.KDE_BANDWIDTH_M
@@ -58,6 +62,12 @@ class Settings:
     default_half_life_days: float = defaults.DEFAULT_HALF_LIFE_DAYS
     visits_per_week_by_tier: dict[int, int] = field(
         default_factory=lambda: dict(defaults.VISITS_PER_WEEK_BY_TIER))
+
+    def candidate_count(self, street_km: float) -> int:
+        """How many hotspot candidates an area with ``street_km`` of streets gets."""
+        if self.hotspot_candidates > 0:
+            return self.hotspot_candidates
+        return max(1, round(self.hotspot_candidates_per_km * street_km))
 
     def harm_weight(self, category: str) -> float:
         """Harm weight of an incident category."""
@@ -87,11 +97,16 @@ class Area:
     tension_path: Path | None = None
     events_path: Path | None = None
     tile_url: str | None = None
+    boundary_path: Path | None = None
+    """GeoJSON polygon(s) of the area; the network is clipped to it, buffered."""
+    walk_network_path: Path | None = None
+    """A second network file (GraphML or OSM) holding the walking network."""
 
 
 _KNOWN_KEYS = {
     "name", "network", "stations", "units", "sites", "incidents", "tension", "events", "shifts",
-    "defaults", "weights", "half_life_days", "visits_per_week_by_tier", "map",
+    "defaults", "weights", "half_life_days", "visits_per_week_by_tier", "map", "boundary",
+    "walk_network",
 }
 
 
@@ -221,4 +236,7 @@ def load_area(path: str | Path) -> Area:
         tension_path=_file(base, toml, doc["tension"], "tension") if "tension" in doc else None,
         events_path=_file(base, toml, doc["events"], "events") if "events" in doc else None,
         tile_url=map_cfg.get("tile_url"),
+        boundary_path=_file(base, toml, doc["boundary"], "boundary") if "boundary" in doc else None,
+        walk_network_path=(_file(base, toml, doc["walk_network"], "walk_network")
+                           if "walk_network" in doc else None),
     )

@@ -20,8 +20,19 @@ RESERVE_SHARE = 0.40
 MAX_SNAP_M = 250.0
 # Walking speed of a foot patrol (km/h).
 FOOT_SPEED_KMH = 4.8
+# Streets longer than this are split into equal parts at build time, so a point
+# snaps to the network within half this distance along its street (rural
+# OSMnx edges run for kilometres between junctions).
+MAX_EDGE_M = 100.0
+# How far the network reaches beyond an area's boundary polygon, so routes may
+# leave and re-enter it (a bypass, a bridge just outside).
+BOUNDARY_BUFFER_M = 1000.0
 # Patrol points chosen as hotspot candidates for a shift, and their spacing.
-HOTSPOT_CANDIDATES = 80
+# A fixed number when set above 0 in an area; by default the candidates grow with the
+# area: 0.227 a km of street gives Westminster's 80 on its 352 km (every street once),
+# and a force of 10,000 km some 2,300.
+HOTSPOT_CANDIDATES = 0
+HOTSPOT_CANDIDATES_PER_KM = 0.227
 HOTSPOT_MIN_SEPARATION_M = 150.0
 # Hotspot model (see docs/hotspots.md). Streets are cut into pieces of at most
 # this length; risk spreads from each incident along the streets (network

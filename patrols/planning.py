@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,6 @@ Progress = Callable[[str], None]
 class _Point:
     kind: str  # station | protective | hotspot
     ref: str
-    node: int
     lat: float
     lon: float
     dwell_s: float
@@ -106,38 +106,74 @@ class SlotResult:
     seconds: float
 
 
-def snap_inputs(area: Area, network: Network) -> tuple[dict[str, int], dict[str, int]]:
-    """Network nodes of the stations and sites; a point too far from any street is refused.
+@dataclass(frozen=True)
+class TravelTable:
+    """Travel times between every place of the week, computed once per mode.
 
-    Returns
-    -------
-    (station_nodes, site_nodes)
-        Node index by station id and by site id.
+    A place is a station, a protected site or a hotspot, keyed ``(kind, ref)``
+    with kind ``station``, ``protective`` or ``hotspot``. Each mode stands at
+    its own network point: the nearest street that mode can use (a car at the
+    kerb of the nearest road, a foot patrol on the nearest footway). A place
+    farther than the snapping limit from every street of a mode cannot be
+    reached by it (``inf``). Shift problems take slices of these matrices, so
+    the week costs one Dijkstra search per place and mode, not per shift.
+    """
+
+    index: dict[tuple[str, str], int]
+    node: dict[str, np.ndarray]
+    """Network node per place and mode (-1: the mode cannot reach it)."""
+    travel: dict[str, np.ndarray]
+
+    def rows(self, points: list[_Point]) -> np.ndarray:
+        """Rows of the table for a shift's points."""
+        return np.array([self.index[(p.kind, p.ref)] for p in points], dtype=np.int64)
+
+
+def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: list[str]) -> TravelTable:
+    """Snap the week's stations, sites and hotspots per mode and time every pair.
+
+    A station or site farther than ``max_snap_m`` from every street of every
+    mode is refused (it is off the network).
     """
     limit = area.settings.max_snap_m
-    out = []
-    for items, path, kind in (
-        (list(area.stations.values()), area.stations_path, "station"),
-        (area.sites, area.sites_path, "site"),
-    ):
-        snap = network.snap([i.lat for i in items], [i.lon for i in items])
-        nodes = {}
-        for item, node, dist in zip(items, snap.node, snap.distance_m, strict=True):
-            if dist > limit:
-                raise InputError(path, f"{kind} is {dist:.0f} m from the nearest street "
-                                 f"(limit {limit:.0f} m): off the network", row=item.line, field="lat")
-            ident = item.station_id if kind == "station" else item.site_id
-            nodes[ident] = int(node)
-        out.append(nodes)
-    return out[0], out[1]
+    places: list[tuple[str, str, float, float, Path | None, int]] = []
+    places += [("station", s.station_id, s.lat, s.lon, area.stations_path, s.line)
+               for s in area.stations.values()]
+    places += [("protective", s.site_id, s.lat, s.lon, area.sites_path, s.line) for s in area.sites]
+    places += [("hotspot", h.hotspot_id, h.lat, h.lon, None, 0) for h in hotspots]
+    lat = [p[2] for p in places]
+    lon = [p[3] for p in places]
+    node: dict[str, np.ndarray] = {}
+    near = np.zeros(len(places), dtype=bool)
+    best = np.full(len(places), np.inf)
+    for mode in modes:
+        snap = network.snap(lat, lon, mode)
+        ok = snap.distance_m <= limit
+        node[mode] = np.where(ok, snap.node, -1)
+        near |= ok
+        best = np.minimum(best, snap.distance_m)
+    for i, (kind, _ref, _, _, path, line) in enumerate(places):
+        if not near[i] and path is not None:
+            what = "station" if kind == "station" else "site"
+            raise InputError(path, f"{what} is {best[i]:.0f} m from the nearest street "
+                             f"(limit {limit:.0f} m): off the network", row=line, field="lat")
+    travel = {}
+    for mode in modes:
+        reach = np.flatnonzero(node[mode] >= 0)
+        full = np.full((len(places), len(places)), np.inf)
+        full[np.ix_(reach, reach)] = network.travel_times(mode, node[mode][reach])
+        np.fill_diagonal(full, 0.0)
+        travel[mode] = full
+    index = {(p[0], p[1]): i for i, p in enumerate(places)}
+    return TravelTable(index=index, node=node, travel=travel)
 
 
 # ---------------------------------------------------------------- problems
-def _problem(slot: Slot, shifts: list[UnitShift], points: list[_Point], network: Network,
+def _problem(slot: Slot, shifts: list[UnitShift], points: list[_Point], table: TravelTable,
              reserve: float) -> ShiftProblem:
-    nodes = [p.node for p in points]
+    rows = table.rows(points)
     modes = sorted({us.mode for us in shifts})
-    travel = {m: network.travel_times(m, nodes) for m in modes}
+    travel = {m: table.travel[m][np.ix_(rows, rows)] for m in modes}
     index = {(p.kind, p.ref): i for i, p in enumerate(points)}
     length = slot.end.timestamp() - slot.start.timestamp()
     vehicles = tuple(
@@ -163,23 +199,23 @@ def _problem(slot: Slot, shifts: list[UnitShift], points: list[_Point], network:
 
 
 def _slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotspots: list[Hotspot],
-                 area: Area, station_nodes: dict[str, int], site_nodes: dict[str, int]) -> list[_Point]:
+                 area: Area) -> list[_Point]:
     t0 = slot.start.timestamp()
     length = slot.end.timestamp() - t0
     points: list[_Point] = []
     for sid in sorted({us.station_id for us in shifts}):
         st = area.stations[sid]
-        points.append(_Point("station", sid, station_nodes[sid], st.lat, st.lon, 0.0, 0.0, 0.0, length))
+        points.append(_Point("station", sid, st.lat, st.lon, 0.0, 0.0, 0.0, length))
     sites = {s.site_id: s for s in area.sites}
     for v in visits:
         site = sites[v.site_id]
-        points.append(_Point("protective", v.site_id, site_nodes[v.site_id], site.lat, site.lon,
+        points.append(_Point("protective", v.site_id, site.lat, site.lon,
                              v.dwell_min * 60.0, 0.0, v.window_open.timestamp() - t0,
                              v.window_close.timestamp() - t0))
     dwell = area.settings.hotspot_dwell_min * 60.0
     weekday = slot.date.weekday()
     for k, h in enumerate(hotspots):
-        points.append(_Point("hotspot", h.hotspot_id, h.node, h.lat, h.lon, dwell,
+        points.append(_Point("hotspot", h.hotspot_id, h.lat, h.lon, dwell,
                              h.prize_for(slot.shift, weekday), 0.0, length - dwell, hotspot=k))
     return points
 
@@ -199,7 +235,7 @@ def _keep(problem: ShiftProblem, keep: list[int]) -> ShiftProblem:
 
 # ------------------------------------------------------------------ solving
 def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_limit: float,
-              seed: int, workers: int) -> list[SlotResult]:
+              seed: int, workers: int, min_share: float = defaults.HOTSPOT_MIN_SHARE) -> list[SlotResult]:
     """Solve one day's shifts in order, the hotspot dosage carried from shift to shift.
 
     The k-th visit of the day to a hotspot is worth ``repeat_value ** (k-1)`` of
@@ -238,6 +274,8 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
             for i in r:
                 if task.hotspot_of_point[i] >= 0:
                     ours[task.hotspot_of_point[i]] += 1
+        sol, value = _fill_empty(problem, task.hotspot_of_point, sol, value, ours, repeat_value,
+                                 min_share, time_limit, seed + n)
         # The naive planner on the same shift, valued with its own dosage.
         nproblem = task.naive_problem
         base = naive_routes(nproblem, task.fixed_open)
@@ -256,11 +294,75 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
     return out
 
 
+def _fill_empty(problem: ShiftProblem, hotspot_of_point: tuple[int, ...], sol: ShiftSolution,
+                value: tuple[tuple[float, ...], ...], visits: Counter[int], repeat_value: float,
+                min_share: float, time_limit: float,
+                seed: int) -> tuple[ShiftSolution, tuple[tuple[float, ...], ...]]:
+    """Send every unit-shift left without a stop to the best hotspots within its reach.
+
+    The week's threshold and the daily cap keep patrol time on the hottest
+    streets and leave the rest for calls; but a unit on duty with nothing
+    planned wastes the dose it could give (a foot patrol far from the week's
+    top hotspots, or whose nearby hotspots were dosed earlier in the day). So a
+    unit left empty is offered the hotspots no other unit visits in this shift
+    that it can reach and return from within its busy-time cap, each worth its
+    prize decayed by the day's visits so far (``repeat_value ** visits``, past
+    the cap too), and of those only the ones worth at least ``min_share`` of the
+    best within its own reach: the same rule as the week's, relative to what
+    this unit can do. ``visits`` is updated in place.
+    """
+    empty = [k for k, r in enumerate(sol.routes) if not r]
+    if not empty:
+        return sol, value
+    taken = {i for r in sol.routes for i in r}
+    prize = np.zeros(problem.n_points)
+    for i, h in enumerate(hotspot_of_point):
+        if h >= 0 and i not in taken:
+            prize[i] = float(problem.prize[i]) * repeat_value ** visits[h]
+    vehicles = []
+    for k in empty:
+        v = problem.vehicles[k]
+        m = problem.travel[v.profile]
+        cost = m[v.start] + problem.service + m[:, v.end]
+        reach = np.flatnonzero((prize > 0) & (cost <= v.max_busy) & np.isfinite(cost))
+        if len(reach):
+            best = float(prize[reach].max())
+            reach = reach[prize[reach] >= min_share * best]
+        vehicles.append(replace(v, allowed=frozenset(int(i) for i in reach)))
+    offered = sorted(set().union(*(v.allowed for v in vehicles)))
+    if not offered:
+        return sol, value
+    depots = sorted({i for v in vehicles for i in (v.start, v.end)})
+    keep = sorted(set(depots) | set(offered))
+    pos = {p: j for j, p in enumerate(keep)}
+    vehicles = [replace(v, allowed=frozenset(pos[i] for i in v.allowed)) for v in vehicles]
+    sub = _keep(replace(problem, prize=prize, required=np.zeros(problem.n_points, dtype=bool),
+                        vehicles=tuple(vehicles)), keep)
+    extra = solve(sub, time_limit=time_limit * 0.5, seed=seed, workers=1, deterministic=True)
+    routes, starts = list(sol.routes), list(sol.starts)
+    depart, arrive = list(sol.depart), list(sol.arrive_end)
+    worth = list(value)
+    added = 0.0
+    for j, k in enumerate(empty):
+        route = tuple(keep[i] for i in extra.routes[j])
+        if not route:
+            continue
+        routes[k], starts[k] = route, extra.starts[j]
+        depart[k], arrive[k] = extra.depart[j], extra.arrive_end[j]
+        worth[k] = tuple(float(prize[i]) for i in route)
+        added += sum(worth[k])
+        for i in route:
+            visits[hotspot_of_point[i]] += 1
+    filled = replace(sol, routes=tuple(routes), starts=tuple(starts), depart=tuple(depart),
+                     arrive_end=tuple(arrive), prize=sol.prize + added)
+    return filled, tuple(worth)
+
+
 def _solve_days(days: list[list[SlotTask]], settings: Settings, time_limit: float, seed: int,
                 workers: int) -> list[list[SlotResult]]:
     """Solve every day, in parallel processes when ``workers`` > 1."""
     args = [(tasks, settings.hotspot_repeat_value, settings.hotspot_daily_cap, time_limit,
-             seed + 100 * d, 1) for d, tasks in enumerate(days)]
+             seed + 100 * d, 1, settings.hotspot_min_share) for d, tasks in enumerate(days)]
     if workers <= 1 or len(days) <= 1:
         return [solve_day(*a) for a in args]
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
@@ -271,31 +373,39 @@ def _solve_days(days: list[list[SlotTask]], settings: Settings, time_limit: floa
 
 # ------------------------------------------------------------------- routes
 def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: ShiftProblem,
-            sol: ShiftSolution, value: tuple[tuple[float, ...], ...], network: Network) -> list[Route]:
+            sol: ShiftSolution, value: tuple[tuple[float, ...], ...], network: Network,
+            table: TravelTable) -> list[Route]:
     t0 = slot.start.timestamp()
     zone = slot.start.tzinfo
+    rows = table.rows(points)
     routes = []
     for k, us in enumerate(shifts):
-        home = next(p for p in points if p.kind == "station" and p.ref == us.station_id)
-        seq = [home, *(points[i] for i in sol.routes[k]), home]
+        veh = problem.vehicles[k]
+        home = points[veh.start]
+        node_of = table.node[us.mode]
+        index = [veh.start, *sol.routes[k], veh.end]
         stops = [Stop(0, "station", home.ref, home.lat, home.lon, None,
                       datetime.fromtimestamp(round(t0 + sol.depart[k]), zone))]
         for n, (i, t, worth) in enumerate(zip(sol.routes[k], sol.starts[k], value[k], strict=True), start=1):
             p = points[i]
+            # The stop is the network point the unit stands on (its mode's nearest street).
+            node = int(node_of[rows[i]])
             arrive = datetime.fromtimestamp(round(t0 + t), zone)
             depart = datetime.fromtimestamp(round(t0 + t + p.dwell_s), zone)
-            stops.append(Stop(n, p.kind, p.ref, p.lat, p.lon, arrive, depart, round(worth, 3)))
+            stops.append(Stop(n, p.kind, p.ref, round(float(network.lat[node]), 6),
+                              round(float(network.lon[node]), 6), arrive, depart, round(worth, 3)))
         stops.append(Stop(len(stops), "station", home.ref, home.lat, home.lon,
                           datetime.fromtimestamp(round(t0 + sol.arrive_end[k]), zone), None))
-        legs = [(a.node, b.node) for a, b in pairwise(seq)]
+        travel = problem.travel[us.mode]
         path: list[tuple[float, float]] = []
-        for leg in network.paths(us.mode, legs) if len(seq) > 2 else []:
-            path.extend(leg[1:] if path else leg)
+        if len(index) > 2:
+            legs = [(int(node_of[rows[a]]), int(node_of[rows[b]])) for a, b in pairwise(index)]
+            limits = [float(travel[a, b]) for a, b in pairwise(index)]
+            for leg in network.paths(us.mode, legs, limits):
+                path.extend(leg[1:] if path else leg)
         path = [(round(x, 6), round(y, 6)) for x, y in path]
         # Busy time from the shift's own travel matrix (already computed for the solver).
-        index = [problem.vehicles[k].start, *sol.routes[k], problem.vehicles[k].end]
-        travel = problem.travel[us.mode]
-        busy = sum(travel[a, b] for a, b in pairwise(index)) + sum(p.dwell_s for p in seq)
+        busy = sum(travel[a, b] for a, b in pairwise(index)) + sum(points[i].dwell_s for i in index)
         routes.append(Route(
             unit_id=us.unit_id, mode=us.mode, station_id=us.station_id, date=us.date,
             shift=us.shift, start=us.start, end=us.end, stops=tuple(stops), path=tuple(path),
@@ -306,8 +416,7 @@ def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: 
 
 # --------------------------------------------------------------- shortfall
 def _shortfall(missing: dict[tuple[date, str], list[Visit]], slots: dict[tuple[date, str], Slot],
-               area: Area, network: Network, station_nodes: dict[str, int], site_nodes: dict[str, int],
-               time_limit: float, seed: int) -> list[dict[str, Any]]:
+               area: Area, table: TravelTable, time_limit: float, seed: int) -> list[dict[str, Any]]:
     """How many more car unit-shifts, from which station, would serve the unserved visits of each shift.
 
     For each shift with unserved visits, extra car units based at the station
@@ -318,16 +427,16 @@ def _shortfall(missing: dict[tuple[date, str], list[Visit]], slots: dict[tuple[d
     templates = area.shifts
     for key in sorted(missing):
         slot, visits = slots[key], missing[key]
-        nodes = [station_nodes[s] for s in sorted(area.stations)]
         sids = sorted(area.stations)
-        tt = network.travel_times("car", nodes + [site_nodes[v.site_id] for v in visits])
-        nearest = sids[int(np.argmin(tt[: len(sids), len(sids):].sum(axis=1)))]
+        rows = [table.index[("station", s)] for s in sids]
+        cols = [table.index[("protective", v.site_id)] for v in visits]
+        nearest = sids[int(np.argmin(table.travel["car"][np.ix_(rows, cols)].sum(axis=1)))]
         served, extra = 0, 0
         for extra in range(1, MAX_EXTRA_UNITS + 1):
             units = [UnitShift(f"extra-{i + 1}", "car", nearest, slot.shift, slot.date, slot.start, slot.end)
                      for i in range(extra)]
-            points = _slot_points(slot, units, visits, [], area, station_nodes, site_nodes)
-            problem = _problem(slot, units, points, network, area.settings.reserve_share)
+            points = _slot_points(slot, units, visits, [], area)
+            problem = _problem(slot, units, points, table, area.settings.reserve_share)
             sol = solve(problem, time_limit=time_limit, seed=seed, workers=1, deterministic=True)
             served = sum(len(r) for r in sol.routes)
             if served == len(visits):
@@ -376,13 +485,16 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     settings = area.settings
     limit = settings.time_limit_s if time_limit_s is None else time_limit_s
     began = clock.perf_counter()
-    station_nodes, site_nodes = snap_inputs(area, network)
     shifts_all = unit_shifts(area.units, week_start, area.shifts, settings.timezone,
                              source=str(area.units_path))
     segments = score_segments(network, incidents, week_start, settings, tension=list(tension),
                               events=list(events), shifts=area.shifts)
-    hotspots = choose_patrol_points(segments, network, settings.hotspot_candidates,
+    street_km = float(segments["length_m"].sum()) / 1000.0
+    hotspots = choose_patrol_points(segments, network, settings.candidate_count(street_km),
                                     settings.hotspot_min_separation_m)
+    scored = clock.perf_counter()
+    table = travel_table(area, network, hotspots, sorted({us.mode for us in shifts_all} | {"car"}))
+    timed = clock.perf_counter()
     slots = week_slots(week_start, area.shifts, settings.timezone)
     at_sites: list[EventAtSite] = match_events(list(events), area.sites, week_start, settings.timezone)
     visits, unserved_demand = protective_visits(
@@ -400,11 +512,10 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     for slot in staffed:
         on_duty = [us for us in shifts_all if us.date == slot.date and us.shift == slot.shift]
         slot_visits = [v for v in visits if v.slot == slot]
-        points = _slot_points(slot, on_duty, slot_visits, hotspots, area, station_nodes, site_nodes)
-        problem = _problem(slot, on_duty, points, network, settings.reserve_share)
-        naive_points = _slot_points(slot, on_duty, [v for v in naive if v.slot == slot], hotspots, area,
-                                    station_nodes, site_nodes)
-        naive_problem = _problem(slot, on_duty, naive_points, network, settings.reserve_share)
+        points = _slot_points(slot, on_duty, slot_visits, hotspots, area)
+        problem = _problem(slot, on_duty, points, table, settings.reserve_share)
+        naive_points = _slot_points(slot, on_duty, [v for v in naive if v.slot == slot], hotspots, area)
+        naive_problem = _problem(slot, on_duty, naive_points, table, settings.reserve_share)
         fixed = np.array([p.open_s + HALF_WINDOW_S if p.kind == "protective" else 0.0 for p in naive_points])
         built.append((slot, on_duty, slot_visits, points, problem, naive_points))
         by_day[slot.date].append(SlotTask(problem, tuple(p.hotspot for p in points), naive_problem,
@@ -420,6 +531,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     results = [r for day in results_by_day for r in day]
     say(f"solved {len(results)} shifts on {workers} worker(s) in {solve_wall:.1f} s")
 
+    routes_began = clock.perf_counter()
     routes: list[Route] = []
     missing: dict[tuple[date, str], list[Visit]] = defaultdict(list)
     base_value = base_busy = base_hot = hot_s = 0.0
@@ -432,7 +544,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
             unserved.append(Unserved(p.ref, slot.date, slot.shift, miss.reason))
             if miss.point in visit_at:
                 missing[(slot.date, slot.shift)].append(visit_at[miss.point])
-        routes.extend(_routes(slot, on_duty, points, problem, res.solution, res.value, network))
+        routes.extend(_routes(slot, on_duty, points, problem, res.solution, res.value, network, table))
         base_value += res.baseline_value
         base_busy += res.baseline_busy_s
         base_hot += res.baseline_hotspot_s
@@ -443,6 +555,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
                     base_times[naive_points[i].ref].append(
                         datetime.fromtimestamp(slot.start.timestamp() + t, slot.start.tzinfo))
 
+    routes_s = clock.perf_counter() - routes_began
     # Predictability of the weekly (tier) visits as planned, and of the naive plan's.
     planned_times: dict[str, list[datetime]] = defaultdict(list)
     tier_keys = {(v.site_id, v.slot.date, v.slot.shift) for v in visits if v.source == "tier"}
@@ -453,8 +566,8 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     spread = _spread(area, visits, planned_times, seed)
     base_spread = _spread(area, visits, base_times, seed)
 
-    shortfall = _shortfall(dict(missing), {(s.date, s.shift): s for s in staffed}, area, network,
-                           station_nodes, site_nodes, min(limit, 2.0), seed) if missing else []
+    shortfall = _shortfall(dict(missing), {(s.date, s.shift): s for s in staffed}, area, table,
+                           min(limit, 2.0), seed) if missing else []
     for key, group in _unstaffed(unserved_demand).items():
         shortfall.append({"date": key[0].isoformat(), "shift": key[1], "mode": "any",
                           "station_id": "", "extra_unit_shifts": 1, "unserved_visits": group,
@@ -481,8 +594,9 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
             "predictability": {k: v for k, v in base_spread.items() if k != "sites"},
         },
         "shortfall": shortfall,
-        "timing": {"workers": workers, "solve_wall_s": round(solve_wall, 2),
-                   "solve_cpu_s": round(sum(r.seconds for r in results), 2)},
+        "timing": {"workers": workers, "hotspots_s": round(scored - began, 2),
+                   "travel_times_s": round(timed - scored, 2), "solve_wall_s": round(solve_wall, 2),
+                   "solve_cpu_s": round(sum(r.seconds for r in results), 2), "routes_s": round(routes_s, 2)},
         "dosage": {"repeat_value": settings.hotspot_repeat_value, "daily_cap": settings.hotspot_daily_cap,
                    "min_share_of_top_prize": settings.hotspot_min_share},
         "events_at_sites": len(at_sites),

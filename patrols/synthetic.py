@@ -43,9 +43,12 @@ def synthetic_sites(network: Network, n: int, seed: int) -> list[dict[str, str]]
         Rows for ``sites.csv`` (see ``COLUMNS``).
     """
     rng = random.Random(seed)
-    # Only streets that points snap to, so every site is reachable by every mode.
-    usable = [int(e) for e in network.snap_edges if network.edge_length[e] >= 20.0]
-    weights = [network.edge_length[e] for e in usable]
+    # Only streets that points snap to, so every site is reachable by every mode; whole
+    # streets as the graph has them (not the parts long streets are split into), so the
+    # same graph and seed give the same sites whatever the split length.
+    streets = _snappable_streets(network)
+    usable = [s for s in streets if s[0] >= 20.0]
+    weights = [s[0] for s in usable]
     kinds = [k for k, share in KIND_SHARES for _ in range(round(share * n))]
     kinds = (kinds + ["home"] * n)[:n]
     tiers = [t for t, share in TIER_SHARES for _ in range(round(share * n))]
@@ -55,8 +58,7 @@ def synthetic_sites(network: Network, n: int, seed: int) -> list[dict[str, str]]
     rows = []
     used: set[str] = set()
     for i in range(n):
-        edge = rng.choices(usable, weights=weights)[0]
-        line = LineString(network.edge_lonlat[edge])
+        line = rng.choices(usable, weights=weights)[0][1]
         at = line.interpolate(rng.uniform(0.2, 0.8), normalized=True)
         site_id = f"S{rng.getrandbits(24):06x}"
         while site_id in used:
@@ -75,6 +77,22 @@ def synthetic_sites(network: Network, n: int, seed: int) -> list[dict[str, str]]
         if row["kind"] == "surgery" and row["tier"] != "1" and rng.random() < 0.3:
             row["window_start"], row["window_end"] = "17:00", "20:00"
     return sorted(rows, key=lambda r: r["site_id"])
+
+
+def _snappable_streets(network: Network) -> list[tuple[float, LineString]]:
+    """(length, line) of each graph edge whose parts all snap by car, in the graph's order."""
+    snap = np.zeros(len(network.edge_u), dtype=bool)
+    snap[network.snap_edges] = True
+    origin = network.edge_origin
+    starts = np.flatnonzero(np.r_[True, origin[1:] != origin[:-1]])
+    ends = np.r_[starts[1:], len(origin)]
+    out = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        if not snap[a:b].all():
+            continue
+        coords = [network.edge_lonlat[a]] + [p[1:] for p in network.edge_lonlat[a + 1:b]]
+        out.append((float(network.edge_length[a:b].sum()), LineString(np.concatenate(coords))))
+    return out
 
 
 def sites_csv(rows: list[dict[str, str]]) -> str:

@@ -26,19 +26,22 @@ def test_unknown_and_missing_network_files_are_refused(tmp_path):
         load_graph(tmp_path / "missing.graphml")
     broken = tmp_path / "broken.osm"
     broken.write_text("<osm><node id='1'")
-    with pytest.raises(InputError, match="cannot read network"):
+    with pytest.raises(InputError, match="cannot read"):
         load_graph(broken)
 
 
 def test_car_matrix_matches_networkx_shortest_paths(westminster_network):
     net = westminster_network
     rng = np.random.default_rng(4)
-    snap = net.snap(rng.uniform(51.50, 51.52, 6), rng.uniform(-0.17, -0.13, 6))
-    times = net.travel_times("car", snap.node)
+    snap = net.snap(rng.uniform(51.50, 51.52, 12), rng.uniform(-0.17, -0.13, 12))
+    # Junctions of the OSMnx graph (split points of long streets have negative ids).
+    nodes = [n for n in snap.node if net.node_ids[n] >= 0][:6]
+    assert len(nodes) == 6
+    times = net.travel_times("car", nodes)
     graph = net.graph
     for i in range(3):
         for j in range(3, 6):
-            a, b = int(net.node_ids[snap.node[i]]), int(net.node_ids[snap.node[j]])
+            a, b = int(net.node_ids[nodes[i]]), int(net.node_ids[nodes[j]])
             expected = nx.shortest_path_length(graph, a, b, weight="travel_time")
             assert times[i, j] == pytest.approx(expected, rel=1e-6, abs=1e-2)
 
@@ -56,6 +59,40 @@ def test_car_obeys_one_way_rules_and_foot_does_not(westminster_network):
     assert foot[0, 1] == pytest.approx(foot[1, 0])
     length = min(d["length"] for d in net.graph.get_edge_data(u, v).values())
     assert foot[0, 1] == pytest.approx(length / (4.8 / 3.6), rel=1e-6)
+
+
+def test_long_streets_are_split_so_points_snap_close_along_them(westminster_network):
+    net = westminster_network
+    assert net.edge_length.max() <= 100.0 + 1e-6
+    # Split points carry the street's geometry: both ends of each part lie on the part's line.
+    split = np.flatnonzero(net.node_ids < 0)
+    assert len(split) > 100
+    e = int(np.flatnonzero(net.edge_u == split[0])[0])
+    assert net.edge_lonlat[e][0] == pytest.approx((net.lon[split[0]], net.lat[split[0]]))
+    # Any point on a street snaps to a node at most half a part away along it.
+    rng = np.random.default_rng(1)
+    edges = rng.choice(net.snap_edges, 300, replace=False)
+    mids = np.array([net.edge_lonlat[e].mean(axis=0) for e in edges])
+    snap = net.snap(mids[:, 1], mids[:, 0])
+    x, y = net.project(mids[:, 1], mids[:, 0])
+    to_node = np.hypot(net.x[snap.node] - x, net.y[snap.node] - y)
+    assert np.quantile(to_node, 0.95) <= 50.0 + 5.0
+
+
+def test_travel_times_to_targets_match_the_square_matrix(westminster_network):
+    net = westminster_network
+    nodes = [0, 10, 200, 1500, 3000]
+    square = net.travel_times("car", nodes)
+    rect = net.travel_times("car", nodes[:2], nodes[2:])
+    assert rect == pytest.approx(square[:2, 2:])
+
+
+def test_bounded_path_search_gives_the_same_path(westminster_network):
+    net = westminster_network
+    legs = [(0, 1500), (1500, 3000), (3000, 0)]
+    times = net.travel_times("car", [0, 1500, 3000])
+    limits = [times[0, 1], times[1, 2], times[2, 0]]
+    assert net.paths("car", legs, limits) == net.paths("car", legs)
 
 
 def test_snapping_reports_distance_to_the_nearest_street(westminster_network):

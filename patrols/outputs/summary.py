@@ -60,6 +60,13 @@ def summarize(plan: Plan) -> dict[str, Any]:
             "harm_per_planned_hour": round(covered / (patrol_min / 60.0), 3) if patrol_min else 0.0,
         },
         "routes": {
+            "empty_unit_shifts": sum(1 for r in plan.routes if len(r.stops) <= 2),
+            # Planned share of each unit-shift's time (travel and dwell; the rest is kept for calls).
+            "planned_share": {
+                f"{r.unit_id}/{r.date.isoformat()}/{r.shift}": round(
+                    r.busy_min / max((r.end.timestamp() - r.start.timestamp()) / 60.0, 1e-9), 3)
+                for r in plan.routes
+            },
             "km": round(sum(r.km for r in plan.routes), 2),
             "patrol_minutes": round(patrol_min, 1),
             "shift_minutes": round(

@@ -115,24 +115,8 @@ def write_plan_bundles(plan: Plan, out_dir: str | Path, redact: bool = False,
 
 
 # Per worker process: loaded networks and incidents, keyed by file and modification time.
-_NETWORKS: dict[tuple[str, int, float], Any] = {}
-_INCIDENTS: dict[tuple[tuple[str, int], ...], Any] = {}
+_INPUTS: dict[Any, Any] = {}
 _STORES: dict[str, Store] = {}
-
-
-def _inputs(area_path: str) -> tuple[Any, Any, Any]:
-    from patrols.area import load_area
-    from patrols.incidents import read_all
-    from patrols.network import Network, load_graph
-
-    area = load_area(area_path)  # small files: read each time so edits are seen
-    net_key = (str(area.network_path), area.network_path.stat().st_mtime_ns, area.settings.foot_speed_kmh)
-    if net_key not in _NETWORKS:
-        _NETWORKS[net_key] = Network(load_graph(area.network_path), area.settings.foot_speed_kmh)
-    inc_key = tuple((str(p), p.stat().st_mtime_ns) for p in area.incident_paths)
-    if inc_key not in _INCIDENTS:
-        _INCIDENTS[inc_key] = read_all(area.incident_paths)
-    return area, _NETWORKS[net_key], _INCIDENTS[inc_key]
 
 
 def make_plan(job: PlanJob) -> Summaries:
@@ -153,16 +137,15 @@ def make_plan(job: PlanJob) -> Summaries:
     store = _STORES.get(job.db_path) or _STORES.setdefault(job.db_path, Store(job.db_path))
     if not store.mark_running(job.plan_id):
         raise PatrolsError("the plan was deleted before it started")
-    from patrols.tension import read_events, read_tension
+    from patrols.inputs import load_area_data
 
-    area, network, incidents = _inputs(job.area_path)
-    # Small files, read each time so an analyst's edits are seen.
-    tension = read_tension(area.tension_path) if area.tension_path else []
-    events = read_events(area.events_path) if area.events_path else []
+    # The network and incidents are read once per worker (until their files change);
+    # the small files each time, so an analyst's edits are seen.
+    data = load_area_data(job.area_path, cache=_INPUTS)
     # The service already runs one job per core, so each plans its days in one process.
-    plan = plan_week(area, network, incidents, job.week, seed=job.seed, time_limit_s=job.time_limit_s,
-                     tension=tension, events=events, workers=1)
-    return write_plan_bundles(plan, job.out_dir, job.redact, area.tile_url)
+    plan = plan_week(data.area, data.network, data.incidents, job.week, seed=job.seed,
+                     time_limit_s=job.time_limit_s, tension=data.tension, events=data.events, workers=1)
+    return write_plan_bundles(plan, job.out_dir, job.redact, data.area.tile_url)
 
 
 def _reason(exc: BaseException) -> str:
