@@ -12,24 +12,37 @@ that network distance, never by straight lines: a street a block away as the
 crow flies but a long walk round gets little or nothing. The kernel rows are
 computed once per source piece and bandwidth and kept, so scoring a year of
 incidents costs a sparse matrix product.
+
+Distances are found tile by tile so that their cost grows linearly with the
+area (see :meth:`StreetPieces.distances_from`): a walk of length ``L`` never
+ends farther than ``L`` in a straight line from where it began, so the
+distances from a patch of sources need only the streets around that patch.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
-from shapely import LineString, STRtree, points
+from shapely import STRtree, linestrings, points
 
 from patrols.network import Network
 
-# Sources per Dijkstra call: bounds the dense distance block to about 10 MB.
+# Most sources per Dijkstra call.
 _BATCH = 64
+# Largest dense distance block per Dijkstra call (cells; 8 bytes each): about 8 MB.
+_BLOCK = 1 << 20
+# Side of the source tiles: 1.5 x the distance limit, and at least 600 m so that a tile holds
+# enough sources to pay for cutting out its sub-graph (both measured on a city street grid).
+_TILE = 1.5
+_MIN_TILE_M = 600.0
+# Extra margin (m) around a tile's neighbourhood: absorbs float rounding of coordinates and sums.
+_SLACK_M = 1.0
 
 
 def quartic(distance_m: np.ndarray, bandwidth_m: float) -> np.ndarray:
@@ -75,7 +88,17 @@ class StreetPieces:
     """Undirected graph over junctions, cut points and piece middles (metres)."""
     mid_vertex: np.ndarray
     """Vertex of ``graph`` at the middle of each piece."""
+    vertex_xy: np.ndarray
+    """Projected position (metres, ``V x 2``) of every vertex of ``graph``: junctions at their
+    network node, cut points and middles on the piece geometry."""
     _tree: STRtree = field(repr=False)
+    _sym: csr_matrix = field(repr=False)
+    """``graph`` made symmetric (both directions of every edge), for directed Dijkstra."""
+    _vertex_piece: np.ndarray = field(repr=False)
+    """Piece whose middle each vertex is, or -1."""
+    _stretch: float = field(repr=False)
+    """Largest straight-line length per metre of graph edge (1 when every edge weight is at
+    least the straight distance between its ends, as for real geometry)."""
     _rows: dict[tuple[float, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False)
 
@@ -120,6 +143,27 @@ class StreetPieces:
     def distances_from(self, sources: np.ndarray, limit_m: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """Network distances from the middle of each source piece to every piece within ``limit_m``.
 
+        The sources are grouped into square tiles (side ``1.5 x limit_m``, at
+        least 600 m), and each tile's Dijkstra runs on the sub-graph induced by
+        the vertices within ``stretch x limit_m`` (plus 1 m for rounding) of
+        the bounding box of the tile's sources. ``stretch`` is the largest
+        straight-line length per metre of any graph edge: 1 for the pieces,
+        whose edge weights are half a piece's arc length, never less than the
+        chord from its end to its middle (the 1e-3 floors only raise weights).
+
+        Exact: every vertex on a shortest path of length ``d <= limit_m`` from
+        a source is within network distance ``d`` of it, hence within
+        straight-line distance ``stretch x d``; so the whole path lies in the
+        sub-graph, and a sub-graph never makes a path shorter. The pieces and
+        distances are those of Dijkstra on the whole graph.
+
+        Cost: Dijkstra on the whole graph sets up ``O(V)`` per source, so
+        ``O(sources x V)`` in all: quadratic in the area. A tile's sub-graph
+        holds the streets of a fixed area around it, independent of the
+        area's size, so the cost here is ``O(V log V + sources x street
+        density x limit_m^2)``: linear in the area for a given street density
+        and bandwidth. Dense blocks stay under ``_BLOCK`` cells.
+
         Parameters
         ----------
         sources
@@ -132,16 +176,82 @@ class StreetPieces:
         list of (pieces, distances)
             One pair of arrays per source, pieces sorted by index.
         """
-        sources = np.asarray(sources, dtype=np.int64)
-        out: list[tuple[np.ndarray, np.ndarray]] = []
-        for start in range(0, len(sources), _BATCH):
-            batch = sources[start:start + _BATCH]
-            dist = dijkstra(self.graph, directed=False, indices=self.mid_vertex[batch], limit=limit_m)
-            at_mid = dist[:, self.mid_vertex]
-            for row in at_mid:
-                near = np.flatnonzero(row <= limit_m)
-                out.append((near, row[near]))
-        return out
+        sources = np.asarray(sources, dtype=np.int64).ravel()
+        if len(sources) == 0:
+            return []
+        limit = float(limit_m)
+        uniq, inverse = np.unique(sources, return_inverse=True)
+        found: list[tuple[np.ndarray, np.ndarray]] = [None] * len(uniq)  # type: ignore[list-item]
+        vxy = self.vertex_xy
+        n_vert = len(vxy)
+        margin = self._stretch * limit + _SLACK_M if np.isfinite(limit) else np.inf
+        side = max(_TILE * limit, _MIN_TILE_M)
+        src_xy = vxy[self.mid_vertex[uniq]]
+        lo = vxy.min(axis=0)
+        span = vxy.max(axis=0) - lo
+        if not np.isfinite(margin) or np.all(margin >= span):
+            # The neighbourhood of any source is the whole graph: one region.
+            tiles: Iterator[tuple[np.ndarray, np.ndarray]] = iter([(np.arange(len(uniq)), np.arange(n_vert))])
+        else:
+            tiles = self._tiles(src_xy, side, margin)
+        local = np.full(n_vert, -1, dtype=np.int64)
+        for members, idx in tiles:
+            local[idx] = np.arange(len(idx))
+            sub = self._sym[idx]
+            cols = local[sub.indices]
+            keep = cols >= 0
+            row_of = np.repeat(np.arange(len(idx)), np.diff(sub.indptr))
+            indptr = np.zeros(len(idx) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(row_of[keep], minlength=len(idx)), out=indptr[1:])
+            graph = csr_matrix((sub.data[keep], cols[keep], indptr), shape=(len(idx), len(idx)))
+            at_piece = self._vertex_piece[idx]
+            mids = np.flatnonzero(at_piece >= 0)  # local vertices, in piece order
+            mid_piece = at_piece[mids]
+            starts = local[self.mid_vertex[uniq[members]]]
+            local[idx] = -1
+            batch = int(max(1, min(_BATCH, _BLOCK // max(len(idx), 1))))
+            for b0 in range(0, len(members), batch):
+                rows = members[b0:b0 + batch]
+                dist = dijkstra(graph, directed=True, indices=starts[b0:b0 + batch], limit=limit)
+                at_mid = dist[:, mids]
+                r, c = np.nonzero(at_mid <= limit)
+                cut = np.searchsorted(r, np.arange(1, len(rows)))
+                for k, (rc, cc) in enumerate(zip(np.split(r, cut), np.split(c, cut), strict=True)):
+                    found[rows[k]] = (mid_piece[cc], at_mid[rc, cc])
+        return [found[i] for i in inverse.tolist()]
+
+    def _tiles(self, src_xy: np.ndarray, side: float,
+               margin: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per square tile: its sources (rows of ``src_xy``), and the vertices within
+        ``margin`` of their bounding box, sorted."""
+        vxy = self.vertex_xy
+        lo = vxy.min(axis=0)
+        n_cols = int((vxy[:, 0].max() - lo[0]) // side) + 1
+        n_rows = int((vxy[:, 1].max() - lo[1]) // side) + 1
+        # Vertices sorted by cell (row-major), so one row of cells is one slice.
+        v_cell = np.floor((vxy - lo) / side).astype(np.int64)
+        v_key = v_cell[:, 1] * n_cols + v_cell[:, 0]
+        v_order = np.argsort(v_key, kind="stable")
+        v_sorted = v_key[v_order]
+        s_cell = np.floor((src_xy - lo) / side).astype(np.int64)
+        s_key = s_cell[:, 1] * n_cols + s_cell[:, 0]
+        s_order = np.argsort(s_key, kind="stable")
+        s_sorted = s_key[s_order]
+        bounds = np.flatnonzero(np.diff(s_sorted)) + 1
+        for members in np.split(s_order, bounds):
+            pts = src_xy[members]
+            box_lo = pts.min(axis=0) - margin
+            box_hi = pts.max(axis=0) + margin
+            c0, r0 = np.clip(np.floor((box_lo - lo) / side).astype(np.int64), 0, [n_cols - 1, n_rows - 1])
+            c1, r1 = np.clip(np.floor((box_hi - lo) / side).astype(np.int64), 0, [n_cols - 1, n_rows - 1])
+            row_keys = np.arange(r0, r1 + 1) * n_cols
+            a = np.searchsorted(v_sorted, row_keys + c0, side="left")
+            b = np.searchsorted(v_sorted, row_keys + c1, side="right")
+            cand = np.concatenate([v_order[i:j] for i, j in zip(a.tolist(), b.tolist(), strict=True)])
+            # Straight-line distance from each candidate to the sources' bounding box.
+            p = vxy[cand]
+            gap = np.maximum(np.maximum(pts.min(axis=0) - p, p - pts.max(axis=0)), 0.0)
+            yield members, np.sort(cand[np.hypot(gap[:, 0], gap[:, 1]) <= margin])
 
     def kernel_matrix(self, sources: np.ndarray, bandwidth_m: float) -> csr_matrix:
         """Quartic network kernel from each source piece to every piece (rows: sources).
@@ -163,21 +273,24 @@ class StreetPieces:
         """
         sources = np.asarray(sources, dtype=np.int64)
         key_bw = float(bandwidth_m)
-        missing = np.array(sorted({int(s) for s in sources if (key_bw, int(s)) not in self._rows}),
-                           dtype=np.int64)
+        cache = self._rows
+        listed = sources.tolist()
+        missing = np.array(sorted({s for s in listed if (key_bw, s) not in cache}), dtype=np.int64)
         if len(missing):
-            for s, (near, dist) in zip(missing, self.distances_from(missing, key_bw), strict=True):
-                self._rows[(key_bw, int(s))] = (near, quartic(dist, key_bw))
-        rows, cols, vals = [], [], []
-        for i, s in enumerate(sources.tolist()):
-            near, k = self._rows[(key_bw, s)]
-            rows.append(np.full(len(near), i, dtype=np.int64))
-            cols.append(near)
-            vals.append(k)
-        if not rows:
+            found = self.distances_from(missing, key_bw)
+            # One kernel evaluation for all new rows (elementwise: the same values as row by row).
+            kernel = quartic(np.concatenate([dist for _, dist in found]), key_bw)
+            ends = np.cumsum([len(near) for near, _ in found]).tolist()
+            for s, (near, _), a, b in zip(missing.tolist(), found, [0, *ends[:-1]], ends, strict=True):
+                cache[(key_bw, s)] = (near, kernel[a:b])
+        if not listed:
             return csr_matrix((0, len(self)))
-        return coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(len(sources), len(self))).tocsr()
+        got = [cache[(key_bw, s)] for s in listed]
+        # Each cached row holds distinct pieces in increasing order: already CSR rows.
+        indptr = np.zeros(len(got) + 1, dtype=np.int64)
+        np.cumsum([len(near) for near, _ in got], out=indptr[1:])
+        return csr_matrix((np.concatenate([k for _, k in got]), np.concatenate([near for near, _ in got]),
+                           indptr), shape=(len(sources), len(self)))
 
     def density(self, piece_weight: np.ndarray, bandwidth_m: float) -> np.ndarray:
         """Network kernel density of weights sitting on pieces.
@@ -206,50 +319,79 @@ class StreetPieces:
 
 def _cut(xy: np.ndarray, lonlat: np.ndarray, max_len: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Cut one polyline into equal pieces no longer than ``max_len``."""
-    steps = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1]))
+    d = xy[1:] - xy[:-1]
+    steps = np.hypot(d[:, 0], d[:, 1])
     cum = np.concatenate([[0.0], np.cumsum(steps)])
     total = float(cum[-1])
     n = max(1, math.ceil(total / max_len - 1e-9))
     cuts = np.linspace(0.0, total, n + 1)
-    pieces = []
-    for a, b in itertools.pairwise(cuts):
-        inner = np.flatnonzero((cum > a) & (cum < b))
-        where = np.concatenate([[a], cum[inner], [b]])
-        px = np.interp(where, cum, xy[:, 0])
-        py = np.interp(where, cum, xy[:, 1])
-        plon = np.interp(where, cum, lonlat[:, 0])
-        plat = np.interp(where, cum, lonlat[:, 1])
-        pieces.append((np.column_stack([px, py]), np.column_stack([plon, plat]), float(b - a)))
-    return pieces
+    # cum is sorted: the points strictly inside each (a, b) are one slice of it. All the
+    # pieces' points are interpolated at once (np.interp is pointwise: same values).
+    inner_from = np.searchsorted(cum, cuts[:-1], side="right").tolist()
+    inner_to = np.searchsorted(cum, cuts[1:], side="left").tolist()
+    where = np.concatenate([np.concatenate([cuts[k:k + 1], cum[i:j], cuts[k + 1:k + 2]])
+                            for k, (i, j) in enumerate(zip(inner_from, inner_to, strict=True))])
+    pxy = np.column_stack([np.interp(where, cum, xy[:, 0]), np.interp(where, cum, xy[:, 1])])
+    pll = np.column_stack([np.interp(where, cum, lonlat[:, 0]), np.interp(where, cum, lonlat[:, 1])])
+    ends = np.cumsum([j - i + 2 for i, j in zip(inner_from, inner_to, strict=True)]).tolist()
+    starts = [0, *ends[:-1]]
+    lengths = (cuts[1:] - cuts[:-1]).tolist()
+    return [(pxy[a:b], pll[a:b], length) for a, b, length in zip(starts, ends, lengths, strict=True)]
+
+
+def _whole_streets(network: Network) -> list[tuple[int, int, int, np.ndarray, np.ndarray]]:
+    """Each graph edge as one street again: (first part, start node, end node, xy, lonlat).
+
+    The network splits long streets into parts for snapping (see
+    :mod:`patrols.network`); pieces are cut from whole streets so that they do
+    not depend on that split. Both directions of a two-way street give one
+    street; two different streets joining the same junctions stay apart.
+    """
+    origin = network.edge_origin
+    first = np.flatnonzero(np.r_[True, origin[1:] != origin[:-1]])
+    last = np.r_[first[1:], len(origin)] - 1
+    lo = np.minimum(network.edge_u[first], network.edge_v[last])
+    hi = np.maximum(network.edge_u[first], network.edge_v[last])
+    length = np.add.reduceat(network.edge_length, first) if len(first) else np.zeros(0)
+    seen: set[tuple[int, int, int]] = set()
+    out = []
+    for k, (a, b) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        key = (int(lo[k]), int(hi[k]), round(float(length[k])))
+        if key in seen:
+            continue
+        seen.add(key)
+        if a == b:
+            xy, lonlat = network.edge_xy[a], network.edge_lonlat[a]
+        else:
+            xy = np.concatenate([network.edge_xy[a]] + [network.edge_xy[e][1:] for e in range(a + 1, b + 1)])
+            lonlat = np.concatenate([network.edge_lonlat[a]]
+                                    + [network.edge_lonlat[e][1:] for e in range(a + 1, b + 1)])
+        out.append((a, int(network.edge_u[a]), int(network.edge_v[b]), xy, lonlat))
+    return out
 
 
 def _build(network: Network, max_length_m: float) -> StreetPieces:
-    # One street per undirected edge: both directions of a two-way street share it,
-    # while two different streets joining the same junctions stay apart.
-    lo = np.minimum(network.edge_u, network.edge_v)
-    hi = np.maximum(network.edge_u, network.edge_v)
-    seen: dict[tuple[int, int, int], int] = {}
-    streets = []
-    for e in range(len(lo)):
-        key = (int(lo[e]), int(hi[e]), round(float(network.edge_length[e])))
-        if key not in seen:
-            seen[key] = e
-            streets.append(e)
+    streets = _whole_streets(network)
     n_nodes = len(network.node_ids)
     next_vertex = n_nodes
     g_a: list[int] = []
     g_b: list[int] = []
     g_w: list[float] = []
-    street_of, edge_of, lengths, mids, xys, lonlats = [], [], [], [], [], []
-    for e in streets:
-        parts = _cut(network.edge_xy[e], network.edge_lonlat[e], max_length_m)
-        start = int(network.edge_u[e])
+    street_of, lengths, mids, xys, lonlats = [], [], [], [], []
+    cut_vertex: list[int] = []
+    cut_xy: list[np.ndarray] = []
+    # A linear loop over the streets: most of the build's time (the rest is vectorised).
+    for e, street_start, street_end, street_xy, street_lonlat in streets:
+        parts = _cut(street_xy, street_lonlat, max_length_m)
+        start = street_start
         for k, (pxy, plonlat, length) in enumerate(parts):
             if k == len(parts) - 1:
-                end = int(network.edge_v[e])
+                end = street_end
             else:
                 end = next_vertex
                 next_vertex += 1
+                cut_vertex.append(end)
+                cut_xy.append(pxy[-1])
             mid = next_vertex
             next_vertex += 1
             half = max(length / 2.0, 1e-3)  # csgraph drops explicit zeros
@@ -257,33 +399,82 @@ def _build(network: Network, max_length_m: float) -> StreetPieces:
             g_b += [mid, end]
             g_w += [half, half]
             street_of.append(e)
-            edge_of.append(e)
             lengths.append(length)
             mids.append(mid)
             xys.append(pxy)
             lonlats.append(plonlat)
             start = end
     graph = coo_matrix((g_w, (g_a, g_b)), shape=(next_vertex, next_vertex)).tocsr()
-    mid_xy = np.array([_midpoint(p) for p in xys])
-    mid_ll = np.array([_midpoint(p) for p in lonlats])
-    tree = STRtree([LineString(p) for p in xys])
+    mid_vertex = np.array(mids, dtype=np.int64)
+    mid_xy = _midpoints(xys)
+    mid_ll = _midpoints(lonlats)
+    # Where every vertex is: junctions at their node, cut points and middles on the pieces.
+    vertex_xy = np.empty((next_vertex, 2))
+    vertex_xy[:n_nodes, 0], vertex_xy[:n_nodes, 1] = network.x, network.y
+    vertex_xy[np.array(cut_vertex, dtype=np.int64)] = np.reshape(cut_xy, (-1, 2))
+    vertex_xy[mid_vertex] = mid_xy
+    a, b, w = np.asarray(g_a, dtype=np.int64), np.asarray(g_b, dtype=np.int64), np.asarray(g_w, dtype=float)
+    chord = np.hypot(*(vertex_xy[a] - vertex_xy[b]).T)
+    stretch = float(max(1.0, np.max(chord / w, initial=0.0)))
+    vertex_piece = np.full(next_vertex, -1, dtype=np.int64)
+    vertex_piece[mid_vertex] = np.arange(len(mid_vertex))
+    sizes = np.array([len(p) for p in xys], dtype=np.int64)
+    tree = STRtree(linestrings(np.concatenate(xys), indices=np.repeat(np.arange(len(xys)), sizes)))
+    street = np.array(street_of, dtype=np.int64)
     return StreetPieces(
         max_length_m=max_length_m,
-        street=np.array(street_of, dtype=np.int64),
-        edge=np.array(edge_of, dtype=np.int64),
+        street=street,
+        edge=street.copy(),
         length_m=np.array(lengths, dtype=float),
         mid_x=mid_xy[:, 0], mid_y=mid_xy[:, 1],
         mid_lon=mid_ll[:, 0], mid_lat=mid_ll[:, 1],
-        xy=xys, lonlat=lonlats, graph=graph, mid_vertex=np.array(mids, dtype=np.int64),
-        _tree=tree,
+        xy=xys, lonlat=lonlats, graph=graph, mid_vertex=mid_vertex, vertex_xy=vertex_xy,
+        _tree=tree, _sym=_symmetric(a, b, w, next_vertex), _vertex_piece=vertex_piece, _stretch=stretch,
     )
 
 
-def _midpoint(coords: np.ndarray) -> tuple[float, float]:
-    steps = np.hypot(np.diff(coords[:, 0]), np.diff(coords[:, 1]))
-    cum = np.concatenate([[0.0], np.cumsum(steps)])
-    half = cum[-1] / 2.0
-    return float(np.interp(half, cum, coords[:, 0])), float(np.interp(half, cum, coords[:, 1]))
+def _symmetric(a: np.ndarray, b: np.ndarray, w: np.ndarray, n: int) -> csr_matrix:
+    """Both directions of every edge, the lightest where two join the same vertices.
+
+    Dijkstra with ``directed=False`` reads an edge either way at its lighter
+    weight; this matrix gives the same distances with ``directed=True``, without
+    transposing the graph on every call.
+    """
+    rows, cols, vals = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([w, w])
+    order = np.lexsort((vals, cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    return csr_matrix((vals[first], (rows[first], cols[first])), shape=(n, n))
+
+
+def _midpoints(lines: list[np.ndarray]) -> np.ndarray:
+    """The point half-way along each polyline (``n x 2``), as ``np.interp`` finds it, bit for bit.
+
+    Polylines with the same number of points are stacked; the interpolation is
+    ``np.interp``'s own arithmetic (knot ``j`` is the last at or before the
+    half-way mark; an exact hit or the last knot takes the knot's value).
+    """
+    out = np.empty((len(lines), 2))
+    sizes = np.array([len(c) for c in lines], dtype=np.int64)
+    for k in np.unique(sizes).tolist():
+        which = np.flatnonzero(sizes == k)
+        c = np.stack([lines[i] for i in which.tolist()])
+        d = c[:, 1:] - c[:, :-1]
+        cum = np.zeros((len(which), k))
+        cum[:, 1:] = np.cumsum(np.hypot(d[..., 0], d[..., 1]), axis=1)
+        half = cum[:, -1] / 2.0
+        rows = np.arange(len(which))
+        j = np.count_nonzero(cum <= half[:, None], axis=1) - 1
+        j1 = np.minimum(j + 1, k - 1)
+        x0, x1 = cum[rows, j], cum[rows, j1]
+        at_knot = (j == k - 1) | (x0 == half)
+        for axis in (0, 1):
+            y0, y1 = c[rows, j, axis], c[rows, j1, axis]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                between = (y1 - y0) / (x1 - x0) * (half - x0) + y0
+            out[which, axis] = np.where(at_knot, y0, between)
+    return out
 
 
 _CACHE: weakref.WeakKeyDictionary[Network, dict[float, StreetPieces]] = weakref.WeakKeyDictionary()

@@ -107,6 +107,8 @@ def load_graph(path: str | Path, *, boundary: BaseGeometry | None = None,
 
 def _clip(graph: nx.MultiDiGraph, boundary: BaseGeometry, buffer_m: float, path: Path) -> nx.MultiDiGraph:
     """The graph's nodes inside the buffered boundary (edges with both ends inside)."""
+    from patrols.osm import buffered
+
     area = buffered(boundary, buffer_m)
     ids = np.array(list(graph.nodes), dtype=object)
     xs = np.array([graph.nodes[n]["x"] for n in ids], dtype=float)
@@ -115,15 +117,6 @@ def _clip(graph: nx.MultiDiGraph, boundary: BaseGeometry, buffer_m: float, path:
     if not inside.any():
         raise InputError(path, "no street inside the area's boundary")
     return graph.subgraph(ids[inside].tolist()).copy()
-
-
-def buffered(boundary: BaseGeometry, buffer_m: float) -> BaseGeometry:
-    """A WGS84 polygon grown by ``buffer_m`` metres (buffered in its UTM zone)."""
-    c = boundary.centroid
-    utm = _utm_crs(c.x, c.y)
-    fwd = pyproj.Transformer.from_crs("EPSG:4326", utm, always_xy=True).transform
-    back = pyproj.Transformer.from_crs(utm, "EPSG:4326", always_xy=True).transform
-    return shapely.ops.transform(back, shapely.ops.transform(fwd, boundary).buffer(buffer_m))
 
 
 def _highways(data: dict) -> set[str]:

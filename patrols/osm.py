@@ -242,8 +242,21 @@ def _read_locations(
     return lon, lat, node_tags
 
 
-def _buffered(boundary: Polygon | MultiPolygon, buffer_m: float) -> Polygon | MultiPolygon:
-    """``boundary`` (EPSG:4326) buffered by ``buffer_m`` metres in its UTM zone."""
+def buffered(boundary: Polygon | MultiPolygon, buffer_m: float) -> Polygon | MultiPolygon:
+    """``boundary`` (EPSG:4326) buffered by ``buffer_m`` metres in its UTM zone.
+
+    Parameters
+    ----------
+    boundary
+        The area's polygon(s), WGS84.
+    buffer_m
+        How far the network may reach beyond it.
+
+    Returns
+    -------
+    Polygon or MultiPolygon
+        The grown polygon, WGS84.
+    """
     if buffer_m == 0:
         return boundary
     centre = boundary.centroid
@@ -287,7 +300,7 @@ def _build_graph(path: Path, boundary: Polygon | MultiPolygon | None, buffer_m: 
     if not usable.any():
         raise InputError(path, "no street has node locations in the file")
     if boundary is not None:
-        clip = _buffered(boundary, buffer_m)
+        clip = buffered(boundary, buffer_m)
         usable[usable] = shapely.contains_xy(clip, lon[usable], lat[usable])
 
     # Segments between consecutive references of one way, both ends usable. Ways are

@@ -194,7 +194,7 @@ def _write_network_xml(src: Path, network: str, area, out: Path) -> None:
 def test_matches_osmnx_pipeline_on_the_clip(network, oakham, tmp_path):
     """OSMnx itself (graph_from_xml + truncate + simplify) on the same ways gives the same network."""
     mode = "car" if network == "drive" else "foot"
-    clip = osm._buffered(OAKHAM, 500.0)
+    clip = osm.buffered(OAKHAM, 500.0)
     xml = tmp_path / f"{network}.osm"
     _write_network_xml(RUTLAND, network, clip, xml)
     theirs = ox.graph_from_xml(xml, bidirectional=network == "walk", simplify=False, retain_all=True)
