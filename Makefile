@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 # Leaflet for map.html, from the npm registry (inlined into the page, never committed).
 ASSETS := node_modules/.package-lock.json
 
-.PHONY: demo test bench lint setup clean browser
+.PHONY: demo test bench bench-scale lint setup clean browser
 
 setup: $(STAMP) $(ASSETS)
 
@@ -46,6 +46,11 @@ test: $(STAMP) $(ASSETS) browser
 
 bench: $(STAMP)
 	$(PY) bench/run.py --seconds 10
+
+# Planning at growing scale (bench/README_scale.md): builds areas under bench/work/scale/ and plans a
+# week on each; the full run (9 and 30 copies) takes a long while. E.g. SCALE_ARGS="--tiles 1 --skip-rutland".
+bench-scale: $(STAMP) $(ASSETS)
+	$(PY) bench/scale.py $(SCALE_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check patrols tests bench

@@ -319,16 +319,23 @@ def _fill_empty(problem: ShiftProblem, hotspot_of_point: tuple[int, ...], sol: S
     for i, h in enumerate(hotspot_of_point):
         if h >= 0 and i not in taken:
             prize[i] = float(problem.prize[i]) * repeat_value ** visits[h]
-    vehicles = []
+    # Deal the hotspots out, best first, each to the empty unit that can reach it, for
+    # which it is worth a dose, and that has the fewest so far: every unit gets a share
+    # of the best within its reach instead of the first unit taking them all.
+    reach, best = [], []
     for k in empty:
         v = problem.vehicles[k]
         m = problem.travel[v.profile]
         cost = m[v.start] + problem.service + m[:, v.end]
-        reach = np.flatnonzero((prize > 0) & (cost <= v.max_busy) & np.isfinite(cost))
-        if len(reach):
-            best = float(prize[reach].max())
-            reach = reach[prize[reach] >= min_share * best]
-        vehicles.append(replace(v, allowed=frozenset(int(i) for i in reach)))
+        ok = (prize > 0) & np.isfinite(cost) & (cost <= v.max_busy)
+        reach.append(ok)
+        best.append(float(prize[ok].max()) if ok.any() else 0.0)
+    dealt: list[list[int]] = [[] for _ in empty]
+    for i in sorted(np.flatnonzero(prize > 0).tolist(), key=lambda i: (-prize[i], i)):
+        takers = [j for j in range(len(empty)) if reach[j][i] and prize[i] >= min_share * best[j]]
+        if takers:
+            dealt[min(takers, key=lambda j: (len(dealt[j]), j))].append(i)
+    vehicles = [replace(problem.vehicles[k], allowed=frozenset(dealt[j])) for j, k in enumerate(empty)]
     offered = sorted(set().union(*(v.allowed for v in vehicles)))
     if not offered:
         return sol, value

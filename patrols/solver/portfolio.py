@@ -77,6 +77,8 @@ _LS_ROUNDS_PER_SECOND = 100
 # ... and the clock stays only as a safety cap: this many times the nominal time,
 # and never less than the floor (building a large model alone can take seconds).
 _DETERMINISTIC_SAFETY = 20.0
+# At most this many visits, OR-Tools' deterministic run is a descent, not guided local search.
+_SMALL_PROBLEM_VISITS = 12
 _DETERMINISTIC_FLOOR_S = 30.0
 
 
@@ -231,7 +233,13 @@ def solve(
     def ortools_budget(seconds: float) -> dict[str, Any]:
         if not deterministic:
             return {}
-        return {"solution_limit": max(50, int(_ORTOOLS_SOLUTIONS_PER_SECOND * seconds))}
+        budget: dict[str, Any] = {"solution_limit": max(50, int(_ORTOOLS_SOLUTIONS_PER_SECOND * seconds))}
+        if len(problem.visits) <= _SMALL_PROBLEM_VISITS:
+            # Guided local search on a handful of visits runs out of new solutions long
+            # before its budget and would then run to the clock cap; a descent stops by
+            # itself at its local optimum, which on so few visits is the optimum or close.
+            budget["metaheuristic"] = "GREEDY_DESCENT"
+        return budget
 
     candidates: list[tuple[str, Routes]] = []
     if workers >= 2:
