@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from patrols.synthetic import incidents_around, synthetic_incidents
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 if str(REPO) not in sys.path:
@@ -63,7 +65,7 @@ PLAN_SEED = 0
 WESTMINSTER = REPO / "data" / "westminster"
 WESTMINSTER_AREA = WESTMINSTER / "area.toml"
 WESTMINSTER_GRAPHML = WESTMINSTER / "westminster_drive_osmnx.graphml"
-RUTLAND_PBF = Path("/work/shared/data/rutland/rutland-latest.osm.pbf")
+RUTLAND_PBF = REPO / "data" / "rutland" / "rutland-latest.osm.pbf"  # the whole county
 # (station_id, name, lat, lon): Oakham, and the second station the issue named by position.
 RUTLAND_STATIONS = (("OAK", "Oakham Police Station", 52.67280, -0.72860),
                     ("RU2", "Rutland police station 2 (position as given in the issue)", 52.71294, -0.65958))
@@ -84,19 +86,6 @@ ID_STEP = 10**11
 SEAM_BINS = 15          # a seam is cut into this many stretches, one link in each that has nodes
 SEAM_MIN_LINKS = 10
 SEAM_BAND = 0.3         # share of a copy's width/height searched for seam nodes on each side
-CLUSTER_SPREAD_M = 60.0
-BACKGROUND_SHARE = 0.15  # incidents scattered one by one rather than in clusters
-# police.uk categories (slugs as in patrols.defaults.HARM_WEIGHTS) and their shares.
-CATEGORY_SHARES = {
-    "anti-social-behaviour": 0.18, "violent-crime": 0.15, "public-order": 0.05,
-    "criminal-damage-arson": 0.03, "other-theft": 0.20, "theft-from-the-person": 0.10,
-    "shoplifting": 0.07, "vehicle-crime": 0.06, "burglary": 0.05, "drugs": 0.04,
-    "bicycle-theft": 0.03, "robbery": 0.02, "possession-of-weapons": 0.01, "other-crime": 0.01,
-}
-# Street crime by hour of day (00..23): quiet before dawn, rising through the day, an
-# evening and night-time-economy peak.
-HOUR_WEIGHTS = np.array([4.5, 4.0, 3.4, 2.6, 1.8, 1.3, 1.4, 2.0, 3.0, 3.6, 4.0, 4.4,
-                         4.9, 5.0, 5.0, 5.4, 5.6, 5.8, 5.7, 5.4, 5.1, 5.0, 5.0, 4.9])
 M_PER_DEG = 111_320.0
 
 SITES_NOTE = """# Synthetic data (bench/scale.py)
@@ -132,47 +121,10 @@ def _area_toml(name: str, network: str, comment: str) -> str:
             'incidents = ["incidents.csv.gz"]    # SYNTHETIC incidents\n')
 
 
-def synthetic_incidents(lon: np.ndarray, lat: np.ndarray, n: int, rng: np.random.Generator,
-                        prefix: str) -> dict[str, np.ndarray]:
-    """Clustered incidents around network nodes over the 12 months before the week.
-
-    Cluster centres are random nodes; cluster sizes are heavy-tailed (Pareto);
-    points spread around their centre with a Gaussian of ``CLUSTER_SPREAD_M``.
-    A share ``BACKGROUND_SHARE`` are singletons at random nodes. Timestamps are
-    uniform over the days, with hours weighted by ``HOUR_WEIGHTS``.
-    """
-    n_background = round(n * BACKGROUND_SHARE)
-    n_clustered = n - n_background
-    k = max(10, n_clustered // 80)
-    centres = rng.integers(0, len(lon), size=k)
-    sizes = rng.pareto(1.2, size=k) + 1.0
-    counts = rng.multinomial(n_clustered, sizes / sizes.sum())
-    at = np.concatenate([np.repeat(centres, counts), rng.integers(0, len(lon), size=n_background)])
-    lat0 = float(np.median(lat))
-    jitter = rng.normal(0.0, CLUSTER_SPREAD_M, size=(n, 2))
-    out_lat = lat[at] + jitter[:, 1] / M_PER_DEG
-    out_lon = lon[at] + jitter[:, 0] / (M_PER_DEG * math.cos(math.radians(lat0)))
-    start = np.datetime64(WEEK - dt.timedelta(days=365), "s")
-    days = rng.integers(0, 365, size=n)
-    hours = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
-    seconds = rng.integers(0, 3600, size=n)
-    stamps = start + (days * 86400 + hours * 3600 + seconds).astype("timedelta64[s]")
-    names = list(CATEGORY_SHARES)
-    shares = np.array([CATEGORY_SHARES[c] for c in names])
-    category = np.array(names)[rng.choice(len(names), size=n, p=shares / shares.sum())]
-    order = np.argsort(stamps, kind="stable")
-    return {
-        "incident_id": np.char.add(prefix, np.arange(n).astype(str)),
-        "timestamp": np.datetime_as_string(stamps[order], unit="s"),
-        "lat": np.round(out_lat[order], 6), "lon": np.round(out_lon[order], 6),
-        "category": category[order],
-    }
-
-
-def _write_incidents(path: Path, parts: list[dict[str, np.ndarray]]) -> int:
+def _write_incidents(path: Path, parts: list[Any]) -> int:
     import pandas as pd
 
-    frame = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
+    frame = pd.concat(parts, ignore_index=True)
     tmp = path.with_suffix(".tmp.gz")
     frame.to_csv(tmp, index=False, compression={"method": "gzip", "compresslevel": 6}, float_format="%.6f")
     os.replace(tmp, path)
@@ -338,7 +290,7 @@ def build_tiles(n: int, folder: Path, seed: int) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    parts = [synthetic_incidents(bx + dx, by + dy, INCIDENTS_PER_TILE, rng, f"T{c:02d}-")
+    parts = [incidents_around(bx + dx, by + dy, INCIDENTS_PER_TILE, rng, WEEK, f"T{c:02d}-")
              for c, (dx, dy) in enumerate(offsets)]
     incidents = _write_incidents(folder / "incidents.csv.gz", parts)
     del parts
@@ -389,9 +341,7 @@ def build_rutland(folder: Path, seed: int) -> dict[str, Any]:
     (folder / "sites.csv").write_text(sites_csv(rows), encoding="utf-8")
     (folder / "SITES.md").write_text(SITES_NOTE, encoding="utf-8")
     t0 = time.perf_counter()
-    real = network.node_ids >= 0  # junctions, not the split points of long streets
-    part = synthetic_incidents(network.lon[real], network.lat[real], RUTLAND_INCIDENTS,
-                               np.random.default_rng(seed), "R-")
+    part = synthetic_incidents(network, RUTLAND_INCIDENTS, seed, WEEK, "R-")
     incidents = _write_incidents(folder / "incidents.csv.gz", [part])
     times["incidents_s"] = time.perf_counter() - t0
     (folder / "area.toml").write_text(_area_toml(

@@ -158,12 +158,29 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 def _cmd_synthetic_sites(args: argparse.Namespace) -> int:
     from patrols.area import load_area
-    from patrols.network import Network, load_graph
+    from patrols.inputs import load_network
     from patrols.synthetic import sites_csv, synthetic_sites
 
-    area = load_area(args.area)
-    network = Network(load_graph(area.network_path), area.settings.foot_speed_kmh)
+    network = load_network(load_area(args.area))
     _atomic_write(args.out, sites_csv(synthetic_sites(network, args.n, args.seed)))
+    return 0
+
+
+def _cmd_synthetic_incidents(args: argparse.Namespace) -> int:
+    from patrols.area import load_area
+    from patrols.inputs import load_network
+    from patrols.synthetic import synthetic_incidents
+
+    network = load_network(load_area(args.area))
+    frame = synthetic_incidents(network, args.n, args.seed, args.before)
+    gz = str(args.out).endswith(".gz")
+    text = frame.to_csv(index=False, lineterminator="\n")
+    if gz:
+        import gzip
+
+        _atomic_write_bytes(args.out, gzip.compress(text.encode("utf-8"), mtime=0))
+    else:
+        _atomic_write(args.out, text)
     return 0
 
 
@@ -200,12 +217,16 @@ def _slug(text: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -264,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=2018)
     syn.add_argument("--out", type=Path, required=True)
     syn.set_defaults(func=_cmd_synthetic_sites)
+
+    sin = sub.add_parser("synthetic-incidents",
+                         help="make a year of synthetic clustered incidents on an area's streets")
+    sin.add_argument("--area", type=Path, required=True)
+    sin.add_argument("--n", type=int, default=6000)
+    sin.add_argument("--seed", type=int, default=2018)
+    sin.add_argument("--before", type=_week, required=True, help="the year before this date (YYYY-MM-DD)")
+    sin.add_argument("--out", type=Path, required=True, help="CSV (.csv or .csv.gz)")
+    sin.set_defaults(func=_cmd_synthetic_incidents)
 
     def service_files(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", type=Path, help="server config TOML (default: serve the demo area)")

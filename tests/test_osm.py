@@ -21,14 +21,14 @@ from patrols.errors import InputError
 from patrols.osm import read_osm_graph, way_networks
 
 REPO = Path(__file__).resolve().parent.parent
-# Shared data sits beside the repository (as /work/shared beside /work/main, and in CI).
-RUTLAND = REPO.parent / "shared" / "data" / "rutland" / "rutland-latest.osm.pbf"
+# The Geofabrik extract bundled with the Rutland demo area (data/rutland/README.md).
+RUTLAND = REPO / "data" / "rutland" / "rutland-latest.osm.pbf"
 LEEDS = Path(__file__).parent / "data" / "leeds" / "its_leeds_network.osm.bz2"
 # About 2 km x 2 km around Oakham centre (-0.7286, 52.6728).
 OAKHAM = shapely.box(-0.7286 - 0.0148, 52.6728 - 0.009, -0.7286 + 0.0148, 52.6728 + 0.009)
 TO_UTM = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32630", always_xy=True)
 
-needs_rutland = pytest.mark.skipif(not RUTLAND.is_file(), reason=f"{RUTLAND} not found")
+needs_rutland = pytest.mark.usefixtures()  # the extract is bundled: a missing file fails
 
 
 def _mode_graph(graph: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
