@@ -51,6 +51,9 @@ class Settings:
     tension_gain: float = defaults.TENSION_GAIN
     profile_prior_incidents: float = defaults.PROFILE_PRIOR_INCIDENTS
     time_limit_s: float = defaults.TIME_LIMIT_S
+    max_leg_car_min: float = defaults.MAX_LEG_CAR_MIN
+    max_leg_foot_min: float = defaults.MAX_LEG_FOOT_MIN
+    district_units: int = defaults.DISTRICT_UNITS
     min_visit_gap_h: float = defaults.MIN_VISIT_GAP_H
     hotspot_repeat_value: float = defaults.HOTSPOT_REPEAT_VALUE
     hotspot_daily_cap: int = defaults.HOTSPOT_DAILY_CAP
@@ -62,6 +65,10 @@ class Settings:
     default_half_life_days: float = defaults.DEFAULT_HALF_LIFE_DAYS
     visits_per_week_by_tier: dict[int, int] = field(
         default_factory=lambda: dict(defaults.VISITS_PER_WEEK_BY_TIER))
+
+    def max_leg_s(self, mode: str) -> float:
+        """Longest leg between two stops for a travel mode (seconds)."""
+        return 60.0 * (self.max_leg_foot_min if mode == "foot" else self.max_leg_car_min)
 
     def candidate_count(self, street_km: float) -> int:
         """How many hotspot candidates an area with ``street_km`` of streets gets."""

@@ -65,6 +65,20 @@ HOTSPOT_DAILY_CAP = 2
 HOTSPOT_MIN_SHARE = 0.15
 # Solver time per shift (seconds).
 TIME_LIMIT_S = 3.0
+# The longest leg between two patrol stops (minutes), by car and on foot. Patrols
+# keep to their patch between stops (the reserve must answer calls there); a car
+# crossing a force for its next stop is not a patrol. Bounding the legs bounds the
+# search behind every row of the week's travel times, so computing them grows with
+# the area rather than with its square. Legs from and to a station are never bounded.
+MAX_LEG_CAR_MIN = 20.0
+MAX_LEG_FOOT_MIN = 40.0
+# A shift with more units on duty than this is planned as districts of at most this
+# many units (stations split by their spread; each place to the station nearest it),
+# each district solved on its own. Solver time per problem is the time limit for up
+# to REFERENCE_UNITS units and grows in proportion beyond: a force's 30 units a shift
+# then cost a few problems of a borough's size, not one thousands of points wide.
+DISTRICT_UNITS = 12
+REFERENCE_UNITS = 4
 
 # Shift templates in Europe/London local time: name -> (start, end). An end at
 # or before the start means the shift ends the next day.

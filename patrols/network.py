@@ -145,7 +145,7 @@ class Snap:
     """Index (into ``Network.edge_u``) of the nearest street edge."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Arcs:
     """One mode's routing graph and, per arc, the street edge it runs along."""
 
@@ -154,6 +154,8 @@ class _Arcs:
     """Sorted ``from * n + to`` of every arc."""
     edge: np.ndarray
     reverse: np.ndarray
+    csr_reverse: csr_matrix | None = None
+    """The graph with every arc turned round (made on first use)."""
 
 
 class Network:
@@ -348,8 +350,8 @@ class Network:
         return Snap(node=node.astype(np.int64), distance_m=np.asarray(dist, dtype=float), edge=edge)
 
     # ---------------------------------------------------------------- routing
-    def travel_times(self, mode: str, nodes: Sequence[int],
-                     targets: Sequence[int] | None = None) -> np.ndarray:
+    def travel_times(self, mode: str, nodes: Sequence[int], targets: Sequence[int] | None = None,
+                     limit_s: float = np.inf, reverse: bool = False) -> np.ndarray:
         """Many-to-many travel times in seconds between network nodes.
 
         Parameters
@@ -360,15 +362,26 @@ class Network:
             Node indices (into ``node_ids``) of the origins; repeats are allowed.
         targets
             Node indices of the destinations; the origins when ``None``.
+        limit_s
+            Searches stop at this travel time: longer trips come out ``inf``.
+            A bounded search costs what the neighbourhood it explores costs.
+        reverse
+            Search backwards from ``nodes``: entry ``[i, j]`` is then the time
+            from ``targets[j]`` *to* ``nodes[i]`` (one search per destination).
 
         Returns
         -------
         numpy.ndarray
             ``len(nodes) x len(targets)`` matrix; ``inf`` where unreachable.
             One Dijkstra search per distinct origin, in batches, so the cost is
-            ``O(origins x network)`` and memory stays bounded.
+            ``O(origins x network)`` (less when bounded) and memory stays bounded.
         """
-        csr = self._arcs[_mode(mode)].csr
+        arcs = self._arcs[_mode(mode)]
+        csr = arcs.csr
+        if reverse:
+            if arcs.csr_reverse is None:
+                arcs.csr_reverse = csr.T.tocsr()
+            csr = arcs.csr_reverse
         nodes = np.asarray(nodes, dtype=np.int64)
         square = targets is None
         tnodes = nodes if square else np.asarray(targets, dtype=np.int64)
@@ -377,7 +390,7 @@ class Network:
         block = np.empty((len(uniq), len(tuniq)), dtype=float)
         for start in range(0, len(uniq), _MATRIX_BATCH):
             rows = uniq[start:start + _MATRIX_BATCH]
-            dist = dijkstra(csr, directed=True, indices=rows)
+            dist = dijkstra(csr, directed=True, indices=rows, limit=limit_s)
             block[start:start + len(rows)] = dist[:, tuniq]
         full = block[inverse][:, tinverse]
         if square:

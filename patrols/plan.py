@@ -9,7 +9,7 @@ holds no solver state, so maps and exports can be made again without solving.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -123,9 +123,17 @@ class Plan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Fields holding only numbers (coordinates): JSON takes them as they are. Walking them
+# one value at a time (as ``dataclasses.asdict`` does) took minutes at a force's size.
+_NUMERIC_FIELDS = frozenset({"streets", "hot_segments", "path", "bbox"})
+
+
 def _encode(obj: Any) -> Any:
     if isinstance(obj, datetime | date):
         return obj.isoformat()
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) if f.name in _NUMERIC_FIELDS else _encode(getattr(obj, f.name))
+                for f in fields(obj)}
     if isinstance(obj, dict):
         return {k: _encode(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -135,7 +143,7 @@ def _encode(obj: Any) -> Any:
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     """A JSON-ready dictionary of the plan (datetimes as ISO 8601 with offset)."""
-    return {"schema": SCHEMA, **_encode(asdict(plan))}
+    return {"schema": SCHEMA, **_encode(plan)}
 
 
 def _dt(text: str | None) -> datetime | None:

@@ -88,6 +88,8 @@ class SlotTask:
     """For the naive baseline: when it aims to be at each of its protective visits."""
     min_prize: float = 0.0
     """A hotspot visit worth less than this (after dosage) is not offered."""
+    time_limit: float | None = None
+    """Solver time for this problem; the day's when ``None``."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,14 @@ def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: l
     """Snap the week's stations, sites and hotspots per mode and time every pair.
 
     A station or site farther than ``max_snap_m`` from every street of every
-    mode is refused (it is off the network).
+    mode is refused (it is off the network). Legs between two stops longer than
+    the mode's ``max_leg`` are left out (``inf``), which bounds every search:
+    the cost grows with places x (the network within a leg's reach), not with
+    places x the whole network. Legs from and to stations are searched whole
+    (stations are few).
     """
-    limit = area.settings.max_snap_m
+    settings = area.settings
+    limit = settings.max_snap_m
     places: list[tuple[str, str, float, float, Path | None, int]] = []
     places += [("station", s.station_id, s.lat, s.lon, area.stations_path, s.line)
                for s in area.stations.values()]
@@ -158,10 +165,18 @@ def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: l
             raise InputError(path, f"{what} is {best[i]:.0f} m from the nearest street "
                              f"(limit {limit:.0f} m): off the network", row=line, field="lat")
     travel = {}
+    is_station = np.array([p[0] == "station" for p in places])
     for mode in modes:
         reach = np.flatnonzero(node[mode] >= 0)
+        st = reach[is_station[reach]]
         full = np.full((len(places), len(places)), np.inf)
-        full[np.ix_(reach, reach)] = network.travel_times(mode, node[mode][reach])
+        # Between stops: searches bounded by the longest leg; from and to stations: whole.
+        full[np.ix_(reach, reach)] = network.travel_times(mode, node[mode][reach],
+                                                          limit_s=settings.max_leg_s(mode))
+        if len(st):
+            full[np.ix_(st, reach)] = network.travel_times(mode, node[mode][st], node[mode][reach])
+            full[np.ix_(reach, st)] = network.travel_times(mode, node[mode][st], node[mode][reach],
+                                                           reverse=True).T
         np.fill_diagonal(full, 0.0)
         travel[mode] = full
     index = {(p[0], p[1]): i for i, p in enumerate(places)}
@@ -199,7 +214,7 @@ def _problem(slot: Slot, shifts: list[UnitShift], points: list[_Point], table: T
 
 
 def _slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotspots: list[Hotspot],
-                 area: Area) -> list[_Point]:
+                 area: Area, only: set[int] | None = None) -> list[_Point]:
     t0 = slot.start.timestamp()
     length = slot.end.timestamp() - t0
     points: list[_Point] = []
@@ -215,9 +230,71 @@ def _slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotsp
     dwell = area.settings.hotspot_dwell_min * 60.0
     weekday = slot.date.weekday()
     for k, h in enumerate(hotspots):
+        if only is not None and k not in only:
+            continue
         points.append(_Point("hotspot", h.hotspot_id, h.lat, h.lon, dwell,
                              h.prize_for(slot.shift, weekday), 0.0, length - dwell, hotspot=k))
     return points
+
+
+def _districts(on_duty: list[UnitShift], visits: list[Visit], naive: list[Visit], hotspots: list[Hotspot],
+               table: TravelTable, area: Area
+               ) -> list[tuple[list[UnitShift], list[Visit], list[Visit], set[int] | None]]:
+    """Split a large shift into districts of at most ``district_units`` units each.
+
+    A shift with at most ``settings.district_units`` units is one problem
+    (``None`` for the hotspots: all of them). A larger one is cut so the solver
+    works on problems of a bounded size: the stations with units on duty are
+    split in two along the longer side of their spread, at the middle of their
+    units, again and again until each part holds few enough units; then every
+    protective visit and hotspot goes to the station that reaches it soonest
+    with a mode it has on duty, and so to that station's district. Solving time
+    then grows with the number of units instead of with the square of the
+    shift's points, and units still share work with their neighbours.
+
+    Returns
+    -------
+    list of (units, visits, naive visits, hotspot indices)
+    """
+    cap = max(1, area.settings.district_units)
+    if len(on_duty) <= cap:
+        return [(on_duty, visits, naive, None)]
+    stations = sorted({us.station_id for us in on_duty})
+    units_at = Counter(us.station_id for us in on_duty)
+    groups = _bisect(stations, units_at, area, cap)
+    group_of = {s: g for g, members in enumerate(groups) for s in members}
+    modes = {s: sorted({us.mode for us in on_duty if us.station_id == s}) for s in stations}
+    rows = [table.index[("station", s)] for s in stations]
+
+    def home(kind: str, ref: str) -> int:
+        col = table.index[(kind, ref)]
+        times = [min(float(table.travel[m][r, col]) for m in modes[s])
+                 for s, r in zip(stations, rows, strict=True)]
+        return group_of[stations[int(np.argmin(times))]]
+
+    site_home = {sid: home("protective", sid) for sid in sorted({v.site_id for v in visits + naive})}
+    hot_home = [home("hotspot", h.hotspot_id) for h in hotspots]
+    return [([us for us in on_duty if group_of[us.station_id] == g],
+             [v for v in visits if site_home[v.site_id] == g],
+             [v for v in naive if site_home[v.site_id] == g],
+             {k for k, h in enumerate(hot_home) if h == g})
+            for g in range(len(groups))]
+
+
+def _bisect(stations: list[str], units_at: Counter[str], area: Area, cap: int) -> list[list[str]]:
+    """Stations split in two along their longer spread, at the middle of their units, until each
+    part has at most ``cap`` units (a station is never split)."""
+    if sum(units_at[s] for s in stations) <= cap or len(stations) == 1:
+        return [stations]
+    lat = np.array([area.stations[s].lat for s in stations])
+    lon = np.array([area.stations[s].lon for s in stations])
+    kx = np.cos(np.radians(lat.mean()))
+    key = lon * kx if np.ptp(lon) * kx >= np.ptp(lat) else lat
+    order = [stations[i] for i in np.lexsort((np.arange(len(stations)), key))]
+    weights = np.cumsum([units_at[s] for s in order])
+    cut = int(np.searchsorted(weights, weights[-1] / 2.0)) + 1
+    cut = min(max(cut, 1), len(order) - 1)
+    return _bisect(order[:cut], units_at, area, cap) + _bisect(order[cut:], units_at, area, cap)
 
 
 def _keep(problem: ShiftProblem, keep: list[int]) -> ShiftProblem:
@@ -263,7 +340,8 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
         keep = [i for i in range(problem.n_points) if task.hotspot_of_point[i] < 0 or prize[i] > 0]
         sub = _keep(replace(problem, prize=prize), keep)
         # Work budgets, not the clock: the same seed gives the same plan under any load.
-        sol = solve(sub, time_limit=time_limit, seed=seed + n, workers=workers, deterministic=True)
+        task_limit = time_limit if task.time_limit is None else task.time_limit
+        sol = solve(sub, time_limit=task_limit, seed=seed + n, workers=workers, deterministic=True)
         sol = replace(
             sol,
             routes=tuple(tuple(keep[i] for i in r) for r in sol.routes),
@@ -275,7 +353,7 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
                 if task.hotspot_of_point[i] >= 0:
                     ours[task.hotspot_of_point[i]] += 1
         sol, value = _fill_empty(problem, task.hotspot_of_point, sol, value, ours, repeat_value,
-                                 min_share, time_limit, seed + n)
+                                 min_share, task_limit, seed + n)
         # The naive planner on the same shift, valued with its own dosage.
         nproblem = task.naive_problem
         base = naive_routes(nproblem, task.fixed_open)
@@ -516,17 +594,26 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         raise PlanningError("no unit-shift in the week")
     built: list[tuple[Slot, list[UnitShift], list[Visit], list[_Point], ShiftProblem, list[_Point]]] = []
     by_day: dict[date, list[SlotTask]] = defaultdict(list)
+    districts = 0
     for slot in staffed:
         on_duty = [us for us in shifts_all if us.date == slot.date and us.shift == slot.shift]
         slot_visits = [v for v in visits if v.slot == slot]
-        points = _slot_points(slot, on_duty, slot_visits, hotspots, area)
-        problem = _problem(slot, on_duty, points, table, settings.reserve_share)
-        naive_points = _slot_points(slot, on_duty, [v for v in naive if v.slot == slot], hotspots, area)
-        naive_problem = _problem(slot, on_duty, naive_points, table, settings.reserve_share)
-        fixed = np.array([p.open_s + HALF_WINDOW_S if p.kind == "protective" else 0.0 for p in naive_points])
-        built.append((slot, on_duty, slot_visits, points, problem, naive_points))
-        by_day[slot.date].append(SlotTask(problem, tuple(p.hotspot for p in points), naive_problem,
-                                          tuple(p.hotspot for p in naive_points), fixed))
+        slot_naive = [v for v in naive if v.slot == slot]
+        parts = _districts(on_duty, slot_visits, slot_naive, hotspots, table, area)
+        districts += len(parts)
+        for group, group_visits, group_naive, group_hot in parts:
+            points = _slot_points(slot, group, group_visits, hotspots, area, group_hot)
+            problem = _problem(slot, group, points, table, settings.reserve_share)
+            naive_points = _slot_points(slot, group, group_naive, hotspots, area, group_hot)
+            naive_problem = _problem(slot, group, naive_points, table, settings.reserve_share)
+            fixed = np.array([p.open_s + HALF_WINDOW_S if p.kind == "protective" else 0.0
+                              for p in naive_points])
+            # Solver time grows with the units: REFERENCE_UNITS get the time limit.
+            task_limit = limit * max(1.0, len(group) / defaults.REFERENCE_UNITS)
+            built.append((slot, group, group_visits, points, problem, naive_points))
+            by_day[slot.date].append(SlotTask(problem, tuple(p.hotspot for p in points), naive_problem,
+                                              tuple(p.hotspot for p in naive_points), fixed,
+                                              time_limit=task_limit))
     # The week's top prize sets the bar below which a visit is not worth the time.
     top_prize = max((float(t.problem.prize.max()) for tasks in by_day.values() for t in tasks), default=0.0)
     by_day = {d: [replace(t, min_prize=settings.hotspot_min_share * top_prize) for t in tasks]
@@ -601,6 +688,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
             "predictability": {k: v for k, v in base_spread.items() if k != "sites"},
         },
         "shortfall": shortfall,
+        "districts": districts,
         "timing": {"workers": workers, "hotspots_s": round(scored - began, 2),
                    "travel_times_s": round(timed - scored, 2), "solve_wall_s": round(solve_wall, 2),
                    "solve_cpu_s": round(sum(r.seconds for r in results), 2), "routes_s": round(routes_s, 2)},

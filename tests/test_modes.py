@@ -119,3 +119,26 @@ def test_a_site_in_the_park_is_reached_on_foot_only(park, leeds_area):
     node = _node(park, 5)
     for _, stop in served:
         assert (stop.lat, stop.lon) == pytest.approx((park.lat[node], park.lon[node]), abs=3e-4)
+
+
+def test_a_large_shift_is_planned_as_districts(park, leeds_area):
+    # Two stations at opposite corners; with districts from 2 units a shift, each station's
+    # units serve the places nearest to it.
+    a_lat, a_lon = _ll(0, 0)
+    c_lat, c_lon = _ll(400, 400)
+    stations = {"SA": Station("SA", "A", a_lat, a_lon), "SC": Station("SC", "C", c_lat, c_lon)}
+    near_a = Site("S-a", "office", *_ll(150, 0), 1, line=2)
+    near_c = Site("S-c", "office", *_ll(400, 300), 1, line=3)
+    units = [Unit(f"{s}-C{i}", "car", s, "early", frozenset(range(7))) for s in ("SA", "SC") for i in (1, 2)]
+    area = replace(leeds_area, stations=stations, sites=[near_a, near_c], units=units,
+                   settings=replace(leeds_area.settings, district_units=2))
+    incidents = pd.DataFrame({
+        "incident_id": ["i1", "i2"], "timestamp": pd.to_datetime(["2018-06-01", "2018-06-02"]),
+        "month_only": [False, False], "lat": [_ll(0, 200)[0], _ll(400, 100)[0]],
+        "lon": [_ll(0, 200)[1], _ll(400, 100)[1]], "category": ["violent-crime"] * 2, "severity": [1.0, 1.0],
+    })
+    plan = plan_week(area, park, incidents, date(2018, 7, 2), seed=1, time_limit_s=0.2, workers=1)
+    assert plan.extra["districts"] == 2 * 7
+    served = {s.ref: r.station_id for r in plan.routes for s in r.stops if s.kind == "protective"}
+    assert served == {"S-a": "SA", "S-c": "SC"}
+    assert not plan.unserved

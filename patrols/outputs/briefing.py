@@ -12,6 +12,8 @@ import html
 import math
 import re
 
+import numpy as np
+
 from patrols.outputs.roster import to_bng
 from patrols.outputs.webmap import KIND_FILL, unit_colours
 from patrols.plan import Plan, Route
@@ -51,7 +53,27 @@ def _frame(route: Route) -> tuple[float, float, float, float]:
     return w - mx, s - my, e + mx, n + my
 
 
-def route_svg(plan: Plan, route: Route, colour: str) -> str:
+class StreetBoxes:
+    """Bounding boxes of a plan's streets, so each page draws only the streets in its frame.
+
+    Built once per plan: testing every street for every page grew with the
+    square of a force's size (600 pages x 200,000 streets).
+    """
+
+    def __init__(self, plan: Plan):
+        self.lines = [line for line in plan.streets if len(line) > 1]
+        box = np.array([[min(x for x, _ in ln), min(y for _, y in ln), max(x for x, _ in ln),
+                         max(y for _, y in ln)] for ln in self.lines]).reshape(-1, 4)
+        self.box = box
+
+    def within(self, west: float, south: float, east: float, north: float) -> list:
+        """The streets whose box meets the frame."""
+        b = self.box
+        hit = (b[:, 0] <= east) & (b[:, 2] >= west) & (b[:, 1] <= north) & (b[:, 3] >= south)
+        return [self.lines[i] for i in np.flatnonzero(hit)]
+
+
+def route_svg(plan: Plan, route: Route, colour: str, boxes: StreetBoxes | None = None) -> str:
     """An SVG map extract of one route on the streets around it (north up, equal scale).
 
     Parameters
@@ -62,6 +84,8 @@ def route_svg(plan: Plan, route: Route, colour: str) -> str:
         The route to draw.
     colour
         The route's line colour.
+    boxes
+        The plan's :class:`StreetBoxes` (made here when not given).
 
     Returns
     -------
@@ -81,11 +105,8 @@ def route_svg(plan: Plan, route: Route, colour: str) -> str:
         # Whole pixels are enough for the background and keep each page small.
         return f"{ox + (lon - west) * kx * scale:.0f},{oy + (north - lat) * scale:.0f}"
 
-    def inside(lon: float, lat: float) -> bool:
-        return west <= lon <= east and south <= lat <= north
-
-    streets = [line for line in plan.streets if any(inside(x, y) for x, y in line)]
-    street_d = "".join("M" + "L".join(xy0(x, y) for x, y in line) for line in streets if len(line) > 1)
+    streets = (boxes or StreetBoxes(plan)).within(west, south, east, north)
+    street_d = "".join("M" + "L".join(xy0(x, y) for x, y in line) for line in streets)
     route_d = "M" + " L".join(xy(x, y) for x, y in route.path) if len(route.path) > 1 else ""
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SVG_W} {SVG_H}" role="img" '
              f'aria-label="map of the route">',
@@ -108,7 +129,7 @@ def route_svg(plan: Plan, route: Route, colour: str) -> str:
     return "".join(parts)
 
 
-def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4") -> str:
+def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: StreetBoxes | None = None) -> str:
     """The printable briefing of one unit-shift.
 
     Parameters
@@ -147,7 +168,7 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4") -> str:
         f"<p class=\"meta\">{e(plan.area)} · {e(route.mode)} from station {e(route.station_id)} · "
         f"{route.start:%H:%M}–{route.end:%H:%M} · {route.km:.1f} km · {len(route.stops) - 2} stops · "
         f"planned {route.busy_min:.0f} min of the shift</p>\n"
-        f"{route_svg(plan, route, colour)}\n"
+        f"{route_svg(plan, route, colour, boxes)}\n"
         "<table><thead><tr><th>#</th><th>arrive</th><th>leave</th><th>stay</th><th>what</th><th>ref</th>"
         "<th>grid ref (E N)</th><th>lat, lon</th></tr></thead><tbody>\n"
         + "\n".join(rows) + "\n</tbody></table>\n</body></html>\n"
@@ -168,7 +189,8 @@ def briefings(plan: Plan) -> dict[str, str]:
         ``briefings/index.html`` and one ``briefings/<unit>_<date>_<shift>.html`` per unit-shift.
     """
     colours = unit_colours(plan)
-    pages = {briefing_name(r): briefing_html(plan, r, colours[r.unit_id]) for r in plan.routes}
+    boxes = StreetBoxes(plan)
+    pages = {briefing_name(r): briefing_html(plan, r, colours[r.unit_id], boxes) for r in plan.routes}
     items, day = [], None
     for r in sorted(plan.routes, key=lambda r: (r.start, r.unit_id)):
         if (r.date, r.shift) != day:

@@ -72,7 +72,8 @@ def summarize(plan: Plan) -> dict[str, Any]:
             "shift_minutes": round(
                 sum((r.end.timestamp() - r.start.timestamp()) / 60 for r in plan.routes), 1),
         },
-        **{k: plan.extra[k] for k in ("predictability", "baseline", "shortfall", "timing", "dosage")
+        **{k: plan.extra[k] for k in ("predictability", "baseline", "shortfall", "districts", "timing",
+                                      "dosage")
            if k in plan.extra},
         "time_limit_s": plan.time_limit_s,
         "solve_seconds": plan.solve_seconds,
