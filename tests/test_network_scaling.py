@@ -1,0 +1,55 @@
+"""Building a network grows linearly with it (a ratio measured in one run)."""
+
+from __future__ import annotations
+
+import time
+
+import networkx as nx
+import numpy as np
+
+from patrols.network import Network
+
+LAT0, LON0 = 51.5, -0.14
+M_LAT = 1.0 / 111_320.0
+M_LON = 1.0 / (111_320.0 * np.cos(np.radians(LAT0)))
+
+
+def _grid_graph(n: int, block_m: float = 150.0) -> nx.MultiDiGraph:
+    """An ``n x n`` block grid whose streets (150 m) are each split in two by the network."""
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    for i in range(n + 1):
+        for j in range(n + 1):
+            g.add_node(i * (n + 1) + j, x=LON0 + i * block_m * M_LON, y=LAT0 + j * block_m * M_LAT)
+    for i in range(n + 1):
+        for j in range(n + 1):
+            a = i * (n + 1) + j
+            for b in ([a + n + 1] if i < n else []) + ([a + 1] if j < n else []):
+                g.add_edge(a, b, length=block_m, highway="residential", oneway=False)
+                g.add_edge(b, a, length=block_m, highway="residential", oneway=False)
+    return g
+
+
+def _best_build_s(n: int, runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        graph = _grid_graph(n)
+        began = time.perf_counter()
+        Network(graph)
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def test_network_build_grows_linearly():
+    small = _best_build_s(25)   # 676 junctions
+    large = _best_build_s(50)   # 2,601 junctions: about 4x
+    assert large / small < 6.0, f"4x the streets took {large / small:.1f}x the time"
+
+
+def test_split_streets_keep_both_directions_on_one_chain():
+    net = Network(_grid_graph(3))
+    # Every 150 m street is split once; both directions share the new node.
+    assert len(net.node_ids) == 16 + 24
+    assert net.edge_length.max() <= 100.0
+    a, b = [int(np.flatnonzero(net.node_ids == k)[0]) for k in (0, 1)]
+    t = net.travel_times("car", [a, b])
+    assert t[0, 1] == t[1, 0] > 0
