@@ -99,3 +99,40 @@ def test_plan_week_is_deterministic_on_the_pbf(rutland):
     b = plan_week(rutland.area, rutland.network, rutland.incidents, date(2018, 7, 2), seed=3,
                   time_limit_s=0.2, workers=1)
     assert [r.stops for r in a.routes] == [r.stops for r in b.routes]
+
+
+def test_a_drive_graphml_with_a_walk_graphml_beside_it(tmp_path):
+    # An OSMnx drive GraphML and walk GraphML of the same streets (as a force might export them)
+    # join into one network: cars on the first, foot patrols on the second.
+    import osmnx as ox
+
+    from patrols.area import load_area
+    from patrols.inputs import load_network
+    from patrols.osm import read_osm_graph
+
+    box = shapely.box(-0.7436, 52.6638, -0.7136, 52.6818)
+    graph = read_osm_graph(REPO / "data" / "rutland" / "rutland-latest.osm.pbf", boundary=box, buffer_m=0.0,
+                           cache_dir=False)
+    for mode in ("car", "foot"):
+        part = graph.edge_subgraph([(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True) if d[mode]])
+        part = part.copy()
+        for _, _, d in part.edges(data=True):
+            d.pop("car"), d.pop("foot")
+        ox.save_graphml(part, tmp_path / f"{mode}.graphml")
+    src = RUTLAND_AREA.parent
+    for name in ("police_stations.csv", "units.csv", "sites.csv", "incidents.csv.gz"):
+        (tmp_path / name).write_bytes((src / name).read_bytes())
+    (tmp_path / "area.toml").write_text(
+        'name = "two files"\nnetwork = "car.graphml"\nwalk_network = "foot.graphml"\n'
+        'stations = "police_stations.csv"\nunits = "units.csv"\nsites = "sites.csv"\n'
+        'incidents = ["incidents.csv.gz"]\n', encoding="utf-8")
+    net = load_network(load_area(tmp_path / "area.toml"))
+    assert net.walk_network
+    assert (net.edge_foot_ok & ~net.edge_car_ok).sum() > 100
+    assert (net.edge_car_ok & ~net.edge_foot_ok).sum() > 100  # car edges of the drive file
+    # Without the walk file, foot patrols fall back to the drive streets both ways.
+    (tmp_path / "area.toml").write_text(
+        (tmp_path / "area.toml").read_text().replace('walk_network = "foot.graphml"\n', ""))
+    drive_only = load_network(load_area(tmp_path / "area.toml"))
+    assert not drive_only.walk_network
+    assert (drive_only.edge_foot_ok == drive_only.edge_car_ok).mean() > 0.99
