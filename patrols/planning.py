@@ -131,18 +131,23 @@ class TravelTable:
         return np.array([self.index[(p.kind, p.ref)] for p in points], dtype=np.int64)
 
 
-def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: list[str]) -> TravelTable:
-    """Snap the week's stations, sites and hotspots per mode and time every pair.
+def snap_places(area: Area, network: Network, hotspots: list[Hotspot], modes: list[str]
+                ) -> tuple[list[tuple[str, str]], dict[str, np.ndarray]]:
+    """The week's places (stations, sites, hotspots) and the network node of each per mode.
 
-    A station or site farther than ``max_snap_m`` from every street of every
-    mode is refused (it is off the network). Legs between two stops longer than
-    the mode's ``max_leg`` are left out (``inf``), which bounds every search:
-    the cost grows with places x (the network within a leg's reach), not with
-    places x the whole network. Legs from and to stations are searched whole
-    (stations are few).
+    Returns
+    -------
+    (keys, node)
+        ``(kind, ref)`` of each place, and per mode its node (-1 where the
+        mode's streets are farther than ``max_snap_m``).
+
+    Raises
+    ------
+    patrols.errors.InputError
+        For a station or site farther than ``max_snap_m`` from every street of
+        every mode (off the network).
     """
-    settings = area.settings
-    limit = settings.max_snap_m
+    limit = area.settings.max_snap_m
     places: list[tuple[str, str, float, float, Path | None, int]] = []
     places += [("station", s.station_id, s.lat, s.lon, area.stations_path, s.line)
                for s in area.stations.values()]
@@ -164,12 +169,27 @@ def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: l
             what = "station" if kind == "station" else "site"
             raise InputError(path, f"{what} is {best[i]:.0f} m from the nearest street "
                              f"(limit {limit:.0f} m): off the network", row=line, field="lat")
+    return [(p[0], p[1]) for p in places], node
+
+
+def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: list[str]) -> TravelTable:
+    """Snap the week's stations, sites and hotspots per mode and time every pair.
+
+    Places are snapped by :func:`snap_places` (which refuses a station or site
+    off every network). Legs between two stops longer than the mode's
+    ``max_leg`` are left out (``inf``), which bounds every search: the cost
+    grows with places x (the network within a leg's reach), not with places x
+    the whole network. Legs from and to stations are searched whole (stations
+    are few).
+    """
+    settings = area.settings
+    keys, node = snap_places(area, network, hotspots, modes)
     travel = {}
-    is_station = np.array([p[0] == "station" for p in places])
+    is_station = np.array([k[0] == "station" for k in keys])
     for mode in modes:
         reach = np.flatnonzero(node[mode] >= 0)
         st = reach[is_station[reach]]
-        full = np.full((len(places), len(places)), np.inf)
+        full = np.full((len(keys), len(keys)), np.inf)
         # Between stops: searches bounded by the longest leg; from and to stations: whole.
         full[np.ix_(reach, reach)] = network.travel_times(mode, node[mode][reach],
                                                           limit_s=settings.max_leg_s(mode))
@@ -179,8 +199,7 @@ def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: l
                                                            reverse=True).T
         np.fill_diagonal(full, 0.0)
         travel[mode] = full
-    index = {(p[0], p[1]): i for i, p in enumerate(places)}
-    return TravelTable(index=index, node=node, travel=travel)
+    return TravelTable(index={k: i for i, k in enumerate(keys)}, node=node, travel=travel)
 
 
 # ---------------------------------------------------------------- problems
@@ -572,13 +591,15 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     began = clock.perf_counter()
     shifts_all = unit_shifts(area.units, week_start, area.shifts, settings.timezone,
                              source=str(area.units_path))
+    modes = sorted({us.mode for us in shifts_all} | {"car"})
+    snap_places(area, network, [], modes)  # refuse a station or site off the network before any work
     segments = score_segments(network, incidents, week_start, settings, tension=list(tension),
                               events=list(events), shifts=area.shifts)
     street_km = float(segments["length_m"].sum()) / 1000.0
     hotspots = choose_patrol_points(segments, network, settings.candidate_count(street_km),
                                     settings.hotspot_min_separation_m)
     scored = clock.perf_counter()
-    table = travel_table(area, network, hotspots, sorted({us.mode for us in shifts_all} | {"car"}))
+    table = travel_table(area, network, hotspots, modes)
     timed = clock.perf_counter()
     slots = week_slots(week_start, area.shifts, settings.timezone)
     at_sites: list[EventAtSite] = match_events(list(events), area.sites, week_start, settings.timezone)
