@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import networkx as nx
+import numpy as np
 import pytest
 
 from patrols.area import load_area
@@ -34,3 +36,20 @@ def leeds_incidents(leeds_area):
 @pytest.fixture(scope="session")
 def westminster_network():
     return Network(load_graph(REPO / "data" / "westminster" / "westminster_drive_osmnx.graphml"))
+
+
+def grid_graph(n: int, block_m: float = 100.0, lat0: float = 51.5, lon0: float = -0.1) -> nx.MultiDiGraph:
+    """An OSMnx-style ``n x n`` block street grid: ``(n + 1)**2`` junctions, every street both ways."""
+    m_lat = 1.0 / 111_320.0
+    m_lon = 1.0 / (111_320.0 * np.cos(np.radians(lat0)))
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    for i in range(n + 1):
+        for j in range(n + 1):
+            g.add_node(i * (n + 1) + j, x=lon0 + i * block_m * m_lon, y=lat0 + j * block_m * m_lat)
+    for i in range(n + 1):
+        for j in range(n + 1):
+            a = i * (n + 1) + j
+            for b in ([a + n + 1] if i < n else []) + ([a + 1] if j < n else []):
+                for u, v in ((a, b), (b, a)):
+                    g.add_edge(u, v, length=block_m, highway="residential", oneway=False)
+    return g

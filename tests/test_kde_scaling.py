@@ -17,6 +17,8 @@ from patrols import kde
 from patrols.kde import street_pieces
 from patrols.network import Network
 
+from conftest import grid_graph
+
 LAT0, LON0 = 51.5, -0.1
 M_LAT = 1.0 / 111_320.0
 M_LON = 1.0 / (111_320.0 * np.cos(np.radians(LAT0)))
@@ -24,17 +26,7 @@ M_LON = 1.0 / (111_320.0 * np.cos(np.radians(LAT0)))
 
 def _grid(n: int, block_m: float = 100.0) -> Network:
     """An ``n x n`` block street grid: ``(n + 1)**2`` junctions, every street both ways."""
-    g = nx.MultiDiGraph(crs="EPSG:4326")
-    for i in range(n + 1):
-        for j in range(n + 1):
-            g.add_node(i * (n + 1) + j, x=LON0 + i * block_m * M_LON, y=LAT0 + j * block_m * M_LAT)
-    for i in range(n + 1):
-        for j in range(n + 1):
-            a = i * (n + 1) + j
-            for b in ([a + n + 1] if i < n else []) + ([a + 1] if j < n else []):
-                for u, v in ((a, b), (b, a)):
-                    g.add_edge(u, v, length=block_m, highway="residential", oneway=False)
-    return Network(g)
+    return Network(grid_graph(n, block_m, LAT0, LON0))
 
 
 def _whole_graph(pieces, sources: np.ndarray, limit: float) -> list[tuple[np.ndarray, np.ndarray]]:

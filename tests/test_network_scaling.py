@@ -9,6 +9,8 @@ import numpy as np
 
 from patrols.network import Network
 
+from conftest import grid_graph
+
 LAT0, LON0 = 51.5, -0.14
 M_LAT = 1.0 / 111_320.0
 M_LON = 1.0 / (111_320.0 * np.cos(np.radians(LAT0)))
@@ -16,17 +18,7 @@ M_LON = 1.0 / (111_320.0 * np.cos(np.radians(LAT0)))
 
 def _grid_graph(n: int, block_m: float = 150.0) -> nx.MultiDiGraph:
     """An ``n x n`` block grid whose streets (150 m) are each split in two by the network."""
-    g = nx.MultiDiGraph(crs="EPSG:4326")
-    for i in range(n + 1):
-        for j in range(n + 1):
-            g.add_node(i * (n + 1) + j, x=LON0 + i * block_m * M_LON, y=LAT0 + j * block_m * M_LAT)
-    for i in range(n + 1):
-        for j in range(n + 1):
-            a = i * (n + 1) + j
-            for b in ([a + n + 1] if i < n else []) + ([a + 1] if j < n else []):
-                g.add_edge(a, b, length=block_m, highway="residential", oneway=False)
-                g.add_edge(b, a, length=block_m, highway="residential", oneway=False)
-    return g
+    return grid_graph(n, block_m, LAT0, LON0)
 
 
 def _best_build_s(n: int, runs: int = 3) -> float:
