@@ -347,9 +347,8 @@ def _whole_streets(network: Network) -> list[tuple[int, int, int, np.ndarray, np
     not depend on that split. Both directions of a two-way street give one
     street; two different streets joining the same junctions stay apart.
     """
-    origin = network.edge_origin
-    first = np.flatnonzero(np.r_[True, origin[1:] != origin[:-1]])
-    last = np.r_[first[1:], len(origin)] - 1
+    first, stop = network.graph_edges()
+    last = stop - 1
     lo = np.minimum(network.edge_u[first], network.edge_v[last])
     hi = np.maximum(network.edge_u[first], network.edge_v[last])
     length = np.add.reduceat(network.edge_length, first) if len(first) else np.zeros(0)
@@ -360,12 +359,7 @@ def _whole_streets(network: Network) -> list[tuple[int, int, int, np.ndarray, np
         if key in seen:
             continue
         seen.add(key)
-        if a == b:
-            xy, lonlat = network.edge_xy[a], network.edge_lonlat[a]
-        else:
-            xy = np.concatenate([network.edge_xy[a]] + [network.edge_xy[e][1:] for e in range(a + 1, b + 1)])
-            lonlat = np.concatenate([network.edge_lonlat[a]]
-                                    + [network.edge_lonlat[e][1:] for e in range(a + 1, b + 1)])
+        xy, lonlat = network.joined(a, b + 1, projected=True), network.joined(a, b + 1)
         out.append((a, int(network.edge_u[a]), int(network.edge_v[b]), xy, lonlat))
     return out
 

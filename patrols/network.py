@@ -42,6 +42,7 @@ from shapely.geometry.base import BaseGeometry
 
 from patrols import defaults
 from patrols.errors import InputError
+from patrols.osm import buffered, read_osm_graph
 
 MODES = ("car", "foot")
 # Ways a car cannot use, and ways nobody walks, when a graph carries no mode flags.
@@ -91,8 +92,6 @@ def load_graph(path: str | Path, *, boundary: BaseGeometry | None = None,
             if boundary is not None:
                 graph = _clip(graph, boundary, buffer_m, path)
         elif name.endswith(_OSM_SUFFIXES):
-            from patrols.osm import read_osm_graph
-
             graph = read_osm_graph(path, boundary=boundary, buffer_m=buffer_m, cache_dir=cache_dir)
         else:
             raise InputError(path, "unknown network format (use .graphml, .osm, .osm.bz2 or .osm.pbf)")
@@ -107,8 +106,6 @@ def load_graph(path: str | Path, *, boundary: BaseGeometry | None = None,
 
 def _clip(graph: nx.MultiDiGraph, boundary: BaseGeometry, buffer_m: float, path: Path) -> nx.MultiDiGraph:
     """The graph's nodes inside the buffered boundary (edges with both ends inside)."""
-    from patrols.osm import buffered
-
     area = buffered(boundary, buffer_m)
     ids = np.array(list(graph.nodes), dtype=object)
     xs = np.array([graph.nodes[n]["x"] for n in ids], dtype=float)
@@ -455,6 +452,26 @@ class Network:
                 coords.extend(pts_[1:] if coords else pts_)
             out.append(coords)
         return out
+
+    def graph_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where each edge of the graph (before long streets were split) lies among the edges.
+
+        Returns
+        -------
+        (start, stop)
+            Edges ``start[i]`` to ``stop[i] - 1`` are the parts of the i-th graph
+            edge, in order along it (the parts of one edge are consecutive).
+        """
+        origin = self.edge_origin
+        start = np.flatnonzero(np.r_[True, origin[1:] != origin[:-1]]) if len(origin) else origin
+        return start, np.r_[start[1:], len(origin)].astype(np.int64)
+
+    def joined(self, start: int, stop: int, projected: bool = False) -> np.ndarray:
+        """The polyline of edges ``start`` to ``stop - 1`` joined end to end (lon, lat, or x, y)."""
+        geoms = self.edge_xy if projected else self.edge_lonlat
+        if stop - start == 1:
+            return geoms[start]
+        return np.concatenate([geoms[start]] + [g[1:] for g in geoms[start + 1:stop]])
 
     def path_length_m(self, coords: Sequence[tuple[float, float]]) -> float:
         """Length in metres of a (lon, lat) polyline."""

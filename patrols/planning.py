@@ -282,17 +282,18 @@ def _districts(on_duty: list[UnitShift], visits: list[Visit], naive: list[Visit]
     units_at = Counter(us.station_id for us in on_duty)
     groups = _bisect(stations, units_at, area, cap)
     group_of = {s: g for g, members in enumerate(groups) for s in members}
-    modes = {s: sorted({us.mode for us in on_duty if us.station_id == s}) for s in stations}
-    rows = [table.index[("station", s)] for s in stations]
-
-    def home(kind: str, ref: str) -> int:
-        col = table.index[(kind, ref)]
-        times = [min(float(table.travel[m][r, col]) for m in modes[s])
-                 for s, r in zip(stations, rows, strict=True)]
-        return group_of[stations[int(np.argmin(times))]]
-
-    site_home = {sid: home("protective", sid) for sid in sorted({v.site_id for v in visits + naive})}
-    hot_home = [home("hotspot", h.hotspot_id) for h in hotspots]
+    rows = np.array([table.index[("station", s)] for s in stations])
+    site_ids = sorted({v.site_id for v in visits + naive})
+    keys = [("protective", sid) for sid in site_ids] + [("hotspot", h.hotspot_id) for h in hotspots]
+    cols = np.array([table.index[k] for k in keys], dtype=np.int64)
+    # Time from each station to each place by the fastest mode it has on duty.
+    times = np.full((len(stations), len(cols)), np.inf)
+    for mode in sorted({us.mode for us in on_duty}):
+        has = np.array([any(us.station_id == s and us.mode == mode for us in on_duty) for s in stations])
+        times[has] = np.minimum(times[has], table.travel[mode][np.ix_(rows[has], cols)])
+    group = np.array([group_of[s] for s in stations])[np.argmin(times, axis=0)]
+    site_home = dict(zip(site_ids, group[:len(site_ids)].tolist(), strict=True))
+    hot_home = group[len(site_ids):].tolist()
     return [([us for us in on_duty if group_of[us.station_id] == g],
              [v for v in visits if site_home[v.site_id] == g],
              [v for v in naive if site_home[v.site_id] == g],

@@ -106,15 +106,11 @@ def _snappable_streets(network: Network) -> list[tuple[float, LineString]]:
     """(length, line) of each graph edge whose parts all snap by car, in the graph's order."""
     snap = np.zeros(len(network.edge_u), dtype=bool)
     snap[network.snap_edges] = True
-    origin = network.edge_origin
-    starts = np.flatnonzero(np.r_[True, origin[1:] != origin[:-1]])
-    ends = np.r_[starts[1:], len(origin)]
     out = []
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+    for a, b in zip(*(s.tolist() for s in network.graph_edges()), strict=True):
         if not snap[a:b].all():
             continue
-        coords = [network.edge_lonlat[a]] + [p[1:] for p in network.edge_lonlat[a + 1:b]]
-        out.append((float(network.edge_length[a:b].sum()), LineString(np.concatenate(coords))))
+        out.append((float(network.edge_length[a:b].sum()), LineString(network.joined(a, b))))
     return out
 
 
