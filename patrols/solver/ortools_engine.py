@@ -8,7 +8,7 @@ is both the product's safety net and the polisher of other engines' routes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -74,6 +74,7 @@ def solve_ortools(
     first_solution: str = "PATH_CHEAPEST_ARC",
     metaheuristic: str = "GUIDED_LOCAL_SEARCH",
     solution_limit: int | None = None,
+    stop_when: Callable[[int, float, bool], bool] | None = None,
 ) -> list[list[int]]:
     """Solve a shift problem with OR-Tools routing.
 
@@ -94,6 +95,11 @@ def solve_ortools(
         Stop after this many solutions (OR-Tools counts every accepted local
         search move): a work budget that, unlike the clock, gives the same plan
         on any machine. ``time_limit`` still caps the search.
+    stop_when
+        Called at every solution with the number of solutions so far, the
+        seconds since the call began and whether that solution serves every
+        servable required visit; returning true ends the search there (the
+        best plan found is returned).
 
     Returns
     -------
@@ -164,6 +170,19 @@ def solve_ortools(
     params.time_limit.FromMilliseconds(int(remaining * 1000))
     if solution_limit is not None:
         params.solution_limit = solution_limit
+
+    if stop_when is not None:
+        count = 0
+
+        def at_solution() -> None:
+            nonlocal count
+            count += 1
+            # Dropping one required visit costs more than every optional prize and all travel.
+            complete = routing.CostVar().Value() < required_penalty
+            if stop_when(count, time.monotonic() - t0, complete):
+                routing.solver().FinishCurrentSearch()
+
+        routing.AddAtSolutionCallback(at_solution)
 
     solution = None
     if initial_routes is not None:

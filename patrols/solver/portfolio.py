@@ -8,10 +8,19 @@ Design
   worker makes several short independent runs and keeps the best, then polishes
   it with a dedicated orienteering local search (``local_search``). With two
   workers, the second one runs in a forked child process with other seeds.
-- OR-Tools carries the side constraints exactly. It replaces the second worker
-  when a busy-time cap is tighter than the shift (PyVRP can only model it
-  conservatively), it is the fallback when PyVRP finds no plan serving every
-  required visit, and in those cases it then polishes the best plan found.
+- OR-Tools carries the side constraints exactly. When a busy-time cap is
+  tighter than the shift (PyVRP can only model it conservatively; the product's
+  shifts always have one), OR-Tools is the second engine: on two workers it
+  runs on the second core for the whole time limit, as long as it would run on
+  its own, while the first core runs PyVRP and then has OR-Tools polish
+  PyVRP's plan under the exact caps. On one worker (the product's day workers)
+  OR-Tools runs first on half the time; if it leaves out required visits, those
+  are what binds and PyVRP's conservative model serves fewer of them, so
+  OR-Tools carries on from its plan for the rest of the time; otherwise PyVRP
+  takes the other half and OR-Tools polishes the best plan. OR-Tools' plans get
+  the orienteering local search too, which inserts the prizes guided local
+  search left out. OR-Tools is also the fallback when PyVRP finds no plan
+  serving every required visit.
 - Every candidate is checked by the independent feasibility checker; the best
   feasible one wins on (required visits served, prize collected, travel).
 
@@ -61,6 +70,10 @@ _ITERATIONS_PER_CLIENT = 60
 _HISTORY = 20
 # Worth of the largest prize in units of a whole shift's travel (``build_model``).
 _PRIZE_WEIGHT = 1.0
+# Time the orienteering local search takes from OR-Tools' own run to insert
+# what its plan left out: a share of it, at most this many seconds.
+_ORTOOLS_LS_SLICE = 0.05
+_ORTOOLS_LS_SLICE_S = 0.3
 # Share of the time limit for the OR-Tools polish when busy caps bind.
 _ORTOOLS_POLISH_SHARE = 0.2
 # Time reserved at the end for bookkeeping and the final checks.
@@ -136,6 +149,39 @@ def _pyvrp_worker(problem: ShiftProblem, budget: float, seed: int,
     if routes is None:
         return None
     return improve(problem, routes, deadline=t_end, seed=seed, **rounds)
+
+
+def _ortools_worker(problem: ShiftProblem, budget: float, seed: int, deterministic: bool = False,
+                    stop_when: Callable[[int, float, bool], bool] | None = None,
+                    **ortools: Any) -> Routes | None:
+    """OR-Tools on the exact model, then the orienteering local search on its plan.
+
+    Guided local search keeps every required visit it can but may leave prize
+    on the table (on tight shifts it can end with required visits only); a
+    short polish inserts what still fits. ``ortools`` are the work budgets of
+    deterministic mode (see ``solve``). When ``stop_when`` ends the search early
+    (see ``solve_ortools``), the plan is returned as it is: the caller has other
+    work for the time left.
+    """
+    t_end = time.monotonic() + _cap(budget, deterministic)
+    stopped = False
+
+    def watch(solutions: int, seconds: float, complete: bool) -> bool:
+        nonlocal stopped
+        stopped = stop_when is not None and stop_when(solutions, seconds, complete)
+        return stopped
+
+    # The polish needs only a moment: OR-Tools keeps almost all of its time
+    # (in deterministic mode all of its solution budget; the rounds come on top).
+    search = budget - min(_ORTOOLS_LS_SLICE_S, _ORTOOLS_LS_SLICE * budget)
+    routes = solve_ortools(problem, _cap(search, deterministic), stop_when=watch if stop_when else None,
+                           **ortools)
+    if plan_violations(problem, routes):
+        return None
+    if stopped:
+        return routes
+    rounds = {"max_rounds": max(5, int(_LS_ROUNDS_PER_SECOND * budget * _POLISH_SHARE))}
+    return improve(problem, routes, deadline=t_end, seed=seed, **(rounds if deterministic else {}))
 
 
 def _run_in_child(
@@ -242,6 +288,7 @@ def solve(
         return budget
 
     candidates: list[tuple[str, Routes]] = []
+    polished = False
     if workers >= 2:
         budget = left()
         if exact:
@@ -250,35 +297,75 @@ def solve(
                 (problem, budget, 2 * seed + 1, deterministic),
                 {},
             )
+            child_end = t0 + _cap(nominal, deterministic) + 1.0
         else:
-            child = (solve_ortools, (problem, _cap(budget, deterministic)), ortools_budget(budget))
+            # OR-Tools alone on the second core for the whole time, polish
+            # included: it is the engine that models the busy caps exactly, so
+            # it gets as long as it would get on its own. The PyVRP plan is
+            # polished by OR-Tools here, beside it, rather than after it.
+            whole = budget + polish
+            child = (_ortools_worker, (problem, whole, 2 * seed + 1, deterministic), ortools_budget(whole))
+            child_end = t0 + _cap(nominal + polish, deterministic) + 1.0
         proc, receiver = _run_in_child(*child)
         mine = _pyvrp_worker(problem, budget, 2 * seed, deterministic)
-        other = _collect(proc, receiver, t0 + _cap(nominal, deterministic) + 1.0)
-        if mine is not None:
+        if mine is not None and not exact:
             candidates.append(("pyvrp+ls", mine))
+            rest = polish if deterministic else t0 + time_limit - time.monotonic() - 0.1
+            if rest > 0.2 and not plan_violations(problem, mine):
+                mine = solve_ortools(problem, _cap(rest, deterministic), initial_routes=mine,
+                                     **ortools_budget(rest))
+                candidates.append(("pyvrp+ls+ortools", mine))
+            polished = True
+        elif mine is not None:
+            candidates.append(("pyvrp+ls", mine))
+        other = _collect(proc, receiver, child_end)
         if other is not None:
             candidates.append(("pyvrp+ls" if exact else "ortools", other))
-    else:
-        share = left() * (1.0 if exact else 0.5)
-        mine = _pyvrp_worker(problem, share, 2 * seed, deterministic)
+    elif exact:
+        mine = _pyvrp_worker(problem, left(), 2 * seed, deterministic)
         if mine is not None:
             candidates.append(("pyvrp+ls", mine))
-        if not exact:
-            rest = nominal - share if deterministic else deadline - time.monotonic()
-            candidates.append(("ortools", solve_ortools(problem, _cap(rest, deterministic),
-                                                        **ortools_budget(rest))))
+    else:
+        # One core, busy caps binding. OR-Tools (exact) runs first. Once half the
+        # time has gone, it stops at the first plan that serves every servable
+        # required visit, and PyVRP collects prizes with the rest of the time;
+        # if required visits still bind, PyVRP's conservative model would serve
+        # fewer of them, so OR-Tools' one search runs on to the end instead.
+        first = left() * 0.5
+        first_solutions = ortools_budget(first).get("solution_limit", 0)
+        settled: dict[str, float] = {}
+
+        def settle(solutions: int, seconds: float, complete: bool) -> bool:
+            if complete and (solutions >= first_solutions if deterministic else seconds >= first):
+                settled.update(solutions=solutions, seconds=seconds)
+                return True
+            return False
+
+        whole = nominal + polish
+        routes = _ortools_worker(problem, whole, 2 * seed, deterministic, stop_when=settle,
+                                 **ortools_budget(whole))
+        if routes is not None:
+            candidates.append(("ortools" if settled else "ortools+ls", routes))
+        if settled:
+            rest = (nominal - settled["solutions"] / _ORTOOLS_SOLUTIONS_PER_SECOND if deterministic
+                    else deadline - time.monotonic())
+            mine = _pyvrp_worker(problem, max(rest, 0.0), 2 * seed, deterministic)
+            if mine is not None:
+                candidates.append(("pyvrp+ls", mine))
+        else:
+            polished = True
 
     candidates = [(name, r) for name, r in candidates if not plan_violations(problem, r)]
     best_name, best = max(candidates, key=lambda c: _score(problem, c[1]), default=("none", empty))
 
     # OR-Tools carries the exact side constraints: let it improve the best plan
-    # when PyVRP's model was conservative or left out required visits.
+    # when PyVRP's model was conservative or left out required visits (unless
+    # both engines already ran side by side to the end, above).
     served = {p for r in best for p in r}
     missing_required = any(bool(problem.required[i]) and i not in served for i in servable)
     remaining = (max(polish, 0.2 * time_limit) if deterministic
                  else t0 + time_limit - time.monotonic() - 0.1)
-    if (not exact or missing_required) and remaining > 0.2:
+    if not polished and (not exact or missing_required) and remaining > 0.2:
         seeded = solve_ortools(problem, _cap(remaining, deterministic), initial_routes=best,
                                **ortools_budget(remaining))
         if not plan_violations(problem, seeded) and _score(problem, seeded) > _score(problem, best):
