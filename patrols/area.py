@@ -44,6 +44,7 @@ class Settings:
     hotspot_candidates_per_km: float = defaults.HOTSPOT_CANDIDATES_PER_KM
     boundary_buffer_m: float = defaults.BOUNDARY_BUFFER_M
     max_edge_m: float = defaults.MAX_EDGE_M
+    redaction_clearance_m: float = defaults.REDACTION_CLEARANCE_M
     hotspot_min_separation_m: float = defaults.HOTSPOT_MIN_SEPARATION_M
     street_piece_m: float = defaults.STREET_PIECE_M
     kde_bandwidth_m: float = defaults.KDE_BANDWIDTH_M

@@ -65,8 +65,8 @@ def _load(area_path: Path, say):
 def run_plan(area_path: Path, week: date, out: Path, seed: int, time_limit: float | None,
              redact: bool, quiet: bool, workers: int = 2) -> Path:
     """Plan a week and write its bundle; the shared body of ``plan`` and ``demo``."""
-    from patrols.outputs.bundle import redact as redact_plan
     from patrols.outputs.bundle import write_bundle
+    from patrols.outputs.redaction import redact as redact_plan
     from patrols.planning import plan_week
 
     say = _say(quiet)
@@ -75,7 +75,7 @@ def run_plan(area_path: Path, week: date, out: Path, seed: int, time_limit: floa
     plan = plan_week(area, data.network, data.incidents, week, seed=seed, time_limit_s=time_limit,
                      progress=say, tension=data.tension, events=data.events, workers=workers)
     if redact:
-        plan = redact_plan(plan)
+        plan = redact_plan(plan, data.network, area.settings.redaction_clearance_m)
     written = write_bundle(plan, out, tile_url=area.tile_url)
     say(f"wrote {written}")
     return written

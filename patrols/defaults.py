@@ -24,6 +24,9 @@ FOOT_SPEED_KMH = 4.8
 # snaps to the network within half this distance along its street (rural
 # OSMnx edges run for kilometres between junctions).
 MAX_EDGE_M = 100.0
+# A redacted bundle shows no stop this close to a protected site, whatever the
+# stop is for: a hotspot visit at a representative's door would point at it.
+REDACTION_CLEARANCE_M = 50.0
 # How far the network reaches beyond an area's boundary polygon, so routes may
 # leave and re-enter it (a bypass, a bridge just outside).
 BOUNDARY_BUFFER_M = 1000.0

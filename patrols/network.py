@@ -410,10 +410,23 @@ class Network:
             Optional travel time of each leg (seconds), as in a matrix from
             :meth:`travel_times`: each search then stops just beyond it, so a
             path costs what its neighbourhood costs rather than the whole network.
+            An upper bound will do (any longer limit only costs time).
 
         Returns
         -------
         list of list of (lon, lat)
+        """
+        return [coords for _, coords in self.fastest(mode, legs, limits)]
+
+    def fastest(self, mode: str, legs: Sequence[tuple[int, int]],
+                limits: Sequence[float] | None = None) -> list[tuple[float, list[tuple[float, float]]]]:
+        """Travel time (seconds) and street geometry of the fastest path for each leg.
+
+        Parameters are those of :meth:`paths`; one bounded search per distinct origin.
+
+        Returns
+        -------
+        list of (seconds, list of (lon, lat))
         """
         mode = _mode(mode)
         arcs = self._arcs[mode]
@@ -422,20 +435,19 @@ class Network:
         for k, (a, _b) in enumerate(legs):
             lim = math.inf if limits is None else float(limits[k])
             by_source[a] = max(by_source.get(a, 0.0), lim if math.isfinite(lim) else math.inf)
-        pred: dict[int, np.ndarray] = {}
+        searched: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for a, lim in by_source.items():
             bound = lim * 1.001 + 1.0 if math.isfinite(lim) else np.inf
-            _, p = dijkstra(arcs.csr, directed=True, indices=a, return_predecessors=True, limit=bound)
-            pred[a] = p
-        out = []
+            searched[a] = dijkstra(arcs.csr, directed=True, indices=a, return_predecessors=True, limit=bound)
+        out: list[tuple[float, list[tuple[float, float]]]] = []
         for a, b in legs:
             if a == b:
-                out.append([(float(self.lon[a]), float(self.lat[a]))])
+                out.append((0.0, [(float(self.lon[a]), float(self.lat[a]))]))
                 continue
-            p = pred[a]
+            dist, p = searched[a]
             if p[b] < 0:  # beyond the bound after all (rounding): search the whole network
-                _, p = dijkstra(arcs.csr, directed=True, indices=a, return_predecessors=True)
-                pred[a] = p
+                dist, p = dijkstra(arcs.csr, directed=True, indices=a, return_predecessors=True)
+                searched[a] = dist, p
             chain = [b]
             while chain[-1] != a:
                 prev = p[chain[-1]]
@@ -450,7 +462,7 @@ class Network:
                 seg = self.edge_lonlat[e][::-1] if rev else self.edge_lonlat[e]
                 pts_ = [(float(x), float(y)) for x, y in seg]
                 coords.extend(pts_[1:] if coords else pts_)
-            out.append(coords)
+            out.append((float(dist[b]), coords))
         return out
 
     def graph_edges(self) -> tuple[np.ndarray, np.ndarray]:

@@ -141,9 +141,17 @@ def _encode(obj: Any) -> Any:
     return obj
 
 
+# Fields a redacted plan leaves out of its JSON: empty there, and their names alone tell of protective work.
+_PROTECTIVE_FIELDS = ("sites", "unserved", "required_visits")
+
+
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     """A JSON-ready dictionary of the plan (datetimes as ISO 8601 with offset)."""
-    return {"schema": SCHEMA, **_encode(plan)}
+    doc = {"schema": SCHEMA, **_encode(plan)}
+    if plan.redacted:
+        for name in _PROTECTIVE_FIELDS:
+            del doc[name]
+    return doc
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -169,11 +177,11 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
     return Plan(
         area=doc["area"], week_start=date.fromisoformat(doc["week_start"]), seed=doc["seed"],
         time_limit_s=doc["time_limit_s"], routes=routes,
-        sites=tuple(PlannedSite(**s) for s in doc["sites"]),
+        sites=tuple(PlannedSite(**s) for s in doc.get("sites", ())),
         hotspots=tuple(PlannedHotspot(**h) for h in doc["hotspots"]),
         unserved=tuple(Unserved(u["site_id"], date.fromisoformat(u["date"]), u["shift"], u["reason"])
-                       for u in doc["unserved"]),
-        required_visits=doc["required_visits"], hotspot_offers=doc["hotspot_offers"],
+                       for u in doc.get("unserved", ())),
+        required_visits=doc.get("required_visits", 0), hotspot_offers=doc["hotspot_offers"],
         harm_offered=doc["harm_offered"],
         streets=tuple(tuple(tuple(p) for p in line) for line in doc["streets"]),
         hot_segments=tuple((s, tuple(tuple(p) for p in line)) for s, line in doc["hot_segments"]),

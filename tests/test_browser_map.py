@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from patrols.outputs.bundle import redact
+from patrols.outputs.redaction import redact
 from patrols.outputs.webmap import map_html, unit_colours
 from patrols.plan import Plan, load_plan
 
@@ -267,9 +267,9 @@ def test_stop_popup_says_unit_arrival_dwell_kind(browser: Browser, plan: Plan, t
     assert browser.problems() == []
 
 
-def test_redacted_map_in_browser_has_no_sites_and_no_banner(browser: Browser, plan: Plan,
-                                                            tmp_path: Path) -> None:
-    page = _write(tmp_path, "map.html", map_html(redact(plan)))
+def test_redacted_map_in_browser_has_no_sites_and_no_banner(browser: Browser, plan: Plan, tmp_path: Path,
+                                                            westminster_network) -> None:
+    page = _write(tmp_path, "map.html", map_html(redact(plan, westminster_network)))
     browser.open(page)
     state = browser.evaluate("({banner: !!document.getElementById('banner'),"
                              " sites: !!document.querySelector('input[data-layer=sites]'),"

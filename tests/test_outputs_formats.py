@@ -22,11 +22,12 @@ import pytest
 
 from patrols.outputs import assets
 from patrols.outputs.briefing import briefing_name, briefings
-from patrols.outputs.bundle import BUNDLE_FILES, redact, write_bundle
+from patrols.outputs.bundle import BUNDLE_FILES, write_bundle
 from patrols.outputs.geojson import plan_geojson
 from patrols.outputs.gpx import EXT_NS, GPX_NS, plan_gpx_text
 from patrols.outputs.ics import roster_ics
 from patrols.outputs.kml import KML_NS, plan_kml_text, stop_fields
+from patrols.outputs.redaction import redact
 from patrols.outputs.roster import COLUMNS, roster_csv
 from patrols.outputs.schemas import gpx_schema, kml_schema, patrol_plan_schema
 from patrols.outputs.webmap import map_html
@@ -93,7 +94,7 @@ def test_geojson_valid_against_patrol_plan_v1_and_equal_to_plan(plan: Plan) -> N
         assert (datetime.fromisoformat(p["arrive"]) if p["arrive"] else None) == s.arrive
 
 
-def test_patrol_plan_v1_rejects_what_it_should(plan: Plan) -> None:
+def test_patrol_plan_v1_rejects_what_it_should(plan: Plan, westminster_network) -> None:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(patrol_plan_schema())
@@ -108,7 +109,7 @@ def test_patrol_plan_v1_rejects_what_it_should(plan: Plan) -> None:
     leaky = copy.deepcopy(good)
     leaky["patrol_plan"]["redacted"] = True
     assert not validator.is_valid(leaky)
-    assert validator.is_valid(json.loads(json.dumps(plan_geojson(redact(plan)))))
+    assert validator.is_valid(json.loads(json.dumps(plan_geojson(redact(plan, westminster_network)))))
 
 
 # ------------------------------------------------------------------------------------------ plan.gpx
@@ -263,15 +264,15 @@ def test_map_data_units_slots_and_layers(plan: Plan) -> None:
                for (a, b), (c, d) in zip(pts, plan.routes[0].path, strict=True))
 
 
-def test_redacted_plan_keeps_times_drops_dwell_value_and_sites(plan: Plan) -> None:
+def test_redacted_plan_keeps_no_figure_of_the_full_plan(plan: Plan, westminster_network) -> None:
     seen = redact(replace(plan, extra={"predictability": {"sites": {plan.sites[0].site_id: 1}, "mean": 2},
-                                       "shortfall": [{"sites": [plan.sites[1].site_id], "n": 1}]}))
-    assert seen.sites == () and seen.hotspots == () and seen.redacted
+                                       "shortfall": [{"sites": [plan.sites[1].site_id], "n": 1}],
+                                       "dosage": {"daily_cap": 2}}), westminster_network)
+    assert seen.sites == () and seen.unserved == () and seen.required_visits == 0 and seen.redacted
+    assert set(seen.extra) == {"dosage", "hotspot_patrol_minutes", "harm_per_patrol_hour",
+                               "hotspot_dwell_minutes"}
     for r0, r1 in zip(plan.routes, seen.routes, strict=True):
-        for a, b in zip(r0.stops, r1.stops, strict=True):
-            assert b.arrive == a.arrive and (b.lat, b.lon) == (a.lat, a.lon)
-            if a.kind != "station":
-                assert (b.kind, b.ref, b.depart, b.value) == ("patrol", "", None, 0.0)
+        hot = [s for s in r0.stops if s.kind == "hotspot"]
+        assert [(s.ref, s.lat, s.lon) for s in r1.stops[1:-1]] == [(s.ref, s.lat, s.lon) for s in hot]
+        assert all(s.arrive is None and s.depart is None for s in r1.stops)
     assert plan.sites[0].site_id not in json.dumps(seen.extra)
-    assert plan.sites[1].site_id not in json.dumps(seen.extra)
-    assert seen.extra["predictability"]["mean"] == 2

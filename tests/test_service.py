@@ -38,7 +38,7 @@ SITES = [("Sa11ce", "home", 53.8091, -1.5532, "SECRET-LABEL-ALPHA"),
 
 @functools.cache
 def make_leeds_plan():
-    """A real plan of the Leeds test area, made once in-process."""
+    """A real plan of the Leeds test area and the network it was made on, made in-process."""
     from patrols.area import load_area
     from patrols.incidents import read_all
     from patrols.network import Network, load_graph
@@ -46,8 +46,9 @@ def make_leeds_plan():
 
     area = load_area(LEEDS)
     network = Network(load_graph(area.network_path), area.settings.foot_speed_kmh)
-    return plan_week(area, network, read_all(area.incident_paths), date(2018, 7, 2), seed=0,
+    plan = plan_week(area, network, read_all(area.incident_paths), date(2018, 7, 2), seed=0,
                      time_limit_s=0.2)
+    return plan, network
 
 
 @pytest.fixture
@@ -55,12 +56,13 @@ def leeds_plan():
     return make_leeds_plan()
 
 
-def quick_planner(plan) -> Callable[[PlanJob], tuple[dict, dict]]:
-    """A planner that writes a ready-made plan as the job's bundles."""
+def quick_planner(made) -> Callable[[PlanJob], tuple[dict, dict]]:
+    """A planner that writes a ready-made plan (and its network) as the job's bundles."""
+    plan, network = made
 
     def run(job: PlanJob):
         Store(job.db_path).mark_running(job.plan_id)
-        return write_plan_bundles(plan, job.out_dir, job.redact)
+        return write_plan_bundles(plan, network, job.out_dir, job.redact)
 
     return run
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from patrols.outputs.briefing import FOLDER as BRIEFINGS
 from patrols.outputs.briefing import briefings
@@ -23,64 +21,12 @@ from patrols.outputs.kml import plan_kml_text
 from patrols.outputs.roster import roster_csv
 from patrols.outputs.summary import summarize
 from patrols.outputs.webmap import map_html
-from patrols.plan import Plan, Stop, plan_to_dict
+from patrols.plan import Plan, plan_to_dict
 
 BUNDLE_FILES = ("plan.json", "summary.json", "roster.csv", "roster.ics", "plan.geojson", "plan.gpx",
                 "plan.kml", "map.html")
 """The files at the top of every bundle; ``briefings/`` holds one page per unit-shift besides."""
 BUNDLE_FOLDERS = (BRIEFINGS,)
-
-
-def redact(plan: Plan) -> Plan:
-    """The plan as anyone may see it: no site, and protective visits look like any other stop.
-
-    Sites are dropped; every visit (protective or hotspot) becomes kind
-    ``patrol`` with no reference and no departure time, because a visit's dwell
-    tells its kind (protective visits are shorter than hotspot ones by default);
-    the candidate hotspot points are dropped (a stop at none of them would be a
-    protected site) but the hotspot surface stays. Unserved visits keep their
-    day, shift and reason but not their site; figures in ``extra`` lose any key
-    or value that names a site.
-
-    Parameters
-    ----------
-    plan
-        The full plan.
-
-    Returns
-    -------
-    Plan
-        The redacted plan (``redacted`` is true).
-    """
-    # Stops are rebuilt field by field (not copied) so a field added to Stop later starts at its
-    # default here instead of leaking; ``value`` is 0 because only hotspot visits have one.
-    routes = tuple(
-        replace(r, stops=tuple(
-            s if s.kind == "station" else Stop(s.seq, "patrol", "", s.lat, s.lon, s.arrive, None, value=0.0)
-            for s in r.stops))
-        for r in plan.routes
-    )
-    unserved = tuple(replace(u, site_id="") for u in plan.unserved)
-    # Per-site figures (predictability) are keyed by site id: keep only the overall ones.
-    extra = {k: ({kk: vv for kk, vv in v.items() if kk != "sites"} if isinstance(v, dict) else v)
-             for k, v in plan.extra.items()}
-    # And whatever else names a site, wherever it sits, goes too.
-    secrets = ({s.site_id for s in plan.sites} | {s.label for s in plan.sites if s.label}
-               | {s.kind for s in plan.sites})
-    # The candidate hotspot points go as well: a stop on none of them would be a protected site.
-    return replace(plan, routes=routes, sites=(), hotspots=(), unserved=unserved, redacted=True,
-                   extra=_scrub(extra, secrets))
-
-
-def _scrub(value: Any, secrets: set[str]) -> Any:
-    """``value`` without any key or string that is a site id, label or kind (figures stay)."""
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items() if k not in secrets}
-    if isinstance(value, list | tuple):
-        return [_scrub(v, secrets) for v in value if not (isinstance(v, str) and v in secrets)]
-    if isinstance(value, str) and value in secrets:
-        return ""
-    return value
 
 
 def bundle_files(plan: Plan, tile_url: str | None = None) -> dict[str, str]:
@@ -89,7 +35,7 @@ def bundle_files(plan: Plan, tile_url: str | None = None) -> dict[str, str]:
     Parameters
     ----------
     plan
-        The plan (redact it first for a redacted bundle).
+        The plan (``outputs.redaction.redact`` it first for a redacted bundle).
     tile_url
         Optional tile URL template for ``map.html``.
 

@@ -93,7 +93,7 @@ def roster_ics(plan: Plan) -> str:
             f"GEO:{station.lat:.6f};{station.lon:.6f}",
             f"DESCRIPTION:{_escape(event_description(route))}",
             f"CATEGORIES:{_escape(route.unit_id)},{_escape(route.shift)}",
-            f"CLASS:{'PUBLIC' if plan.redacted else 'CONFIDENTIAL'}",
+            "CLASS:CONFIDENTIAL",
             "END:VEVENT",
         ]
     lines.append("END:VCALENDAR")

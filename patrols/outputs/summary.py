@@ -18,7 +18,8 @@ def summarize(plan: Plan) -> dict[str, Any]:
     Returns
     -------
     dict
-        JSON-ready summary (see the README for each field).
+        JSON-ready summary (see the README for each field). A redacted plan's has
+        no ``protective`` block and only the figures its redaction kept.
     """
     stops = [s for r in plan.routes for s in r.stops]
     protective = [s for s in stops if s.kind == "protective"]
@@ -26,7 +27,9 @@ def summarize(plan: Plan) -> dict[str, Any]:
     covered = sum(s.value for s in hotspot_stops)
     patrol_min = sum(r.busy_min for r in plan.routes)
     dwell_hot_min = sum(s.dwell_min for s in hotspot_stops)
-    return {
+    if plan.redacted:  # redacted stops carry no times; the redaction kept the figure
+        dwell_hot_min = float(plan.extra.get("hotspot_dwell_minutes", 0.0))
+    summary = {
         "area": plan.area,
         "week_start": plan.week_start.isoformat(),
         "seed": plan.seed,
@@ -78,3 +81,7 @@ def summarize(plan: Plan) -> dict[str, Any]:
         "time_limit_s": plan.time_limit_s,
         "solve_seconds": plan.solve_seconds,
     }
+    if plan.redacted:
+        # Nothing about protective work, and no figure made from it (the solve time grows with it).
+        del summary["protective"], summary["solve_seconds"]
+    return summary

@@ -195,8 +195,8 @@
       var html = "<h3>" + esc(D.title) + "</h3><dl>";
       m.rows.forEach(function (r) { html += "<dt>" + esc(r[0]) + "</dt><dd>" + esc(r[1]) + "</dd>"; });
       html += "</dl>";
-      if (m.unserved.length) {
-        html += "<h3>Unserved visits (" + m.unserved.length + ")</h3><ul>" + m.unserved.map(function (u) {
+      if (m.notes.length) {
+        html += "<h3>" + esc(m.notes_title) + " (" + m.notes.length + ")</h3><ul>" + m.notes.map(function (u) {
           return "<li>" + esc(u) + "</li>"; }).join("") + "</ul>";
       }
       box.innerHTML = html;

@@ -72,22 +72,23 @@ def _summary_rows(plan: Plan) -> dict[str, Any]:
          + ", ".join(f"{n} {m}" for m, n in s["unit_shifts_by_mode"].items()) + ")"),
         ("stops", str(stops)),
     ]
+    h = s["hotspots"]
     if not plan.redacted:
-        p, h = s["protective"], s["hotspots"]
-        rows += [
-            ("protective visits", f"{p['planned_visits']} of {p['required_visits']} required"),
-            ("hotspot visits",
-             f"{h['planned_visits']} ({h['distinct_visited']} of {h['candidates']} points)"),
-            ("harm covered", f"{100 * h['harm_covered_share']:.1f}% of offered"),
-        ]
+        p = s["protective"]
+        rows.append(("protective visits", f"{p['planned_visits']} of {p['required_visits']} required"))
     rows += [
+        ("hotspot visits", f"{h['planned_visits']} ({h['distinct_visited']} of {h['candidates']} points)"),
+        ("harm covered", f"{100 * h['harm_covered_share']:.1f}% of offered"),
         ("distance", f"{routes['km']:.1f} km"),
         ("shift time planned", f"{100 * share:.0f}% (rest kept for calls)"),
     ]
-    unserved = [f"{u['date']} {u['shift'] or 'any shift'}{' ' + u['site_id'] if u['site_id'] else ''}: "
-                f"{u['reason']}" for u in s["protective"]["unserved"]]
-    rows.append(("unserved visits", str(len(unserved))))
-    return {"rows": rows, "unserved": unserved}
+    unserved = [] if plan.redacted else [
+        f"{u['date']} {u['shift'] or 'any shift'}{' ' + u['site_id'] if u['site_id'] else ''}: "
+        f"{u['reason']}" for u in s["protective"]["unserved"]]
+    if not plan.redacted:
+        rows.append(("unserved visits", str(len(unserved))))
+    # Listed under a heading the page is given, so a redacted page's script names nothing of the kind.
+    return {"rows": rows, "notes": unserved, "notes_title": "" if plan.redacted else "Unserved visits"}
 
 
 def _slots(plan: Plan) -> list[Route]:

@@ -1,10 +1,9 @@
 """Plan jobs: planning a week in a worker process, one job per core, with a bounded queue.
 
 A job writes two bundles side by side in ``plans/<id>/``: ``full/`` for
-planners and ``viewer/`` for everyone else. The viewer's plan is made by
-:func:`viewer_plan`, which goes further than ``--redact``: a redacted plan still
-has a stop at each protected site (unmarked, but at the site's position), so
-for a viewer those stops are taken out altogether.
+planners and ``viewer/`` for everyone else. The viewer's plan is the one
+redaction of the product (:func:`patrols.outputs.redaction.redact`, the same as
+``patrols plan --redact``).
 
 Each worker process keeps the road network and incidents of the areas it has
 planned, so only the first job of an area pays for loading them.
@@ -18,15 +17,19 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from patrols import defaults
 from patrols.errors import PatrolsError
 from patrols.plan import Plan
 from patrols.service.store import Store
+
+if TYPE_CHECKING:
+    from patrols.network import Network
 
 FULL = "full"
 VIEWER = "viewer"
@@ -52,58 +55,40 @@ class QueueFull(Exception):
     """Every worker is busy and the queue holds as many jobs as it may."""
 
 
-def viewer_plan(plan: Plan) -> Plan:
-    """The plan as a viewer may see it: redacted, and without the protective stops.
-
-    Parameters
-    ----------
-    plan
-        The full plan.
-
-    Returns
-    -------
-    Plan
-        Sites, labels and kinds gone (``outputs.bundle.redact``) and no stop at a
-        protected site's position. Route paths still follow the streets driven.
-    """
-    from patrols.outputs.bundle import redact
-
-    routes = []
-    for route in plan.routes:
-        kept = [s for s in route.stops if s.kind != "protective"]
-        routes.append(replace(route, stops=tuple(replace(s, seq=n) for n, s in enumerate(kept))))
-    return redact(replace(plan, routes=tuple(routes)))
-
-
-def write_plan_bundles(plan: Plan, out_dir: str | Path, redact: bool = False,
-                       tile_url: str | None = None) -> Summaries:
+def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact: bool = False,
+                       tile_url: str | None = None,
+                       clearance_m: float = defaults.REDACTION_CLEARANCE_M) -> Summaries:
     """Write the full and the viewer bundle of a plan to ``out_dir``, all or nothing.
 
     Parameters
     ----------
     plan
         The plan as made.
+    network
+        The network it was made on (the viewer's routes are routed on it again).
     out_dir
         The plan's folder; ``full/`` and ``viewer/`` are made inside it.
     redact
         Whether the planner asked for the full bundle redacted too.
     tile_url
         The area's map tiles, if any.
+    clearance_m
+        The area's redaction clearance around protected sites.
 
     Returns
     -------
     tuple of dict
         The summaries of the full and the viewer bundle.
     """
-    from patrols.outputs.bundle import redact as redact_plan
     from patrols.outputs.bundle import write_bundle
+    from patrols.outputs.redaction import redact as redact_plan
     from patrols.outputs.summary import summarize
 
     out = Path(out_dir)
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    full = redact_plan(plan) if redact else plan
-    seen = viewer_plan(plan)
+    seen = redact_plan(plan, network, clearance_m)
+    full = seen if redact else plan
     try:
         write_bundle(full, partial / FULL, tile_url=tile_url)
         write_bundle(seen, partial / VIEWER, tile_url=tile_url)
@@ -145,7 +130,8 @@ def make_plan(job: PlanJob) -> Summaries:
     # The service already runs one job per core, so each plans its days in one process.
     plan = plan_week(data.area, data.network, data.incidents, job.week, seed=job.seed,
                      time_limit_s=job.time_limit_s, tension=data.tension, events=data.events, workers=1)
-    return write_plan_bundles(plan, job.out_dir, job.redact, data.area.tile_url)
+    return write_plan_bundles(plan, data.network, job.out_dir, job.redact, data.area.tile_url,
+                              data.area.settings.redaction_clearance_m)
 
 
 def _reason(exc: BaseException) -> str:
