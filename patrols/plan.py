@@ -31,6 +31,8 @@ class Stop:
     depart: datetime | None
     value: float = 0.0
     """What the visit was worth to the plan: a hotspot's prize after dosage; 0 otherwise."""
+    place: str = ""
+    """Where the stop is, in words: its street and the nearest crossing street, or a station's name."""
 
     @property
     def dwell_min(self) -> float:
@@ -168,7 +170,7 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
             date=date.fromisoformat(r["date"]), shift=r["shift"],
             start=datetime.fromisoformat(r["start"]), end=datetime.fromisoformat(r["end"]),
             stops=tuple(Stop(s["seq"], s["kind"], s["ref"], s["lat"], s["lon"],
-                             _dt(s["arrive"]), _dt(s["depart"]), s.get("value", 0.0))
+                             _dt(s["arrive"]), _dt(s["depart"]), s.get("value", 0.0), s.get("place", ""))
                         for s in r["stops"]),
             path=tuple(tuple(p) for p in r["path"]), km=r["km"], busy_min=r["busy_min"],
         )

@@ -128,7 +128,7 @@ def redact(plan: Plan, network: Network, clearance_m: float = defaults.REDACTION
         # Stops are rebuilt field by field (not copied), so a field added to Stop later starts
         # at its default here instead of leaking; no stop keeps a time.
         shown = tuple(Stop(n, s.kind, s.ref, s.lat, s.lon, None, None,
-                           s.value if s.kind == "hotspot" else 0.0) for n, s in enumerate(stops))
+                           s.value if s.kind == "hotspot" else 0.0, s.place) for n, s in enumerate(stops))
         path = [(round(x, 6), round(y, 6)) for x, y in path] if len(stops) > 2 else []
         routes.append(replace(route, stops=shown, path=tuple(path),
                               km=round(network.path_length_m(path) / 1000.0, 3),
