@@ -121,6 +121,17 @@ def _highways(data: dict) -> set[str]:
     return set(hwy) if isinstance(hwy, list) else {str(hwy)}
 
 
+def _street_name(data: dict) -> str:
+    """An edge's street name: OSM ``name`` (the first, where simplification merged several), else ``ref``."""
+    for key in ("name", "ref"):
+        value = data.get(key)
+        if isinstance(value, list):
+            value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
 def _flag(value: object) -> bool:
     """A mode flag as stored in a graph (bool, or text after a GraphML round trip)."""
     if isinstance(value, list):
@@ -180,8 +191,11 @@ class Network:
             for _, _, d in graph.edges(data=True))
         """Whether foot patrols walk a real walking network (else the drive network both ways)."""
         us, vs, lengths, speeds, car_ok, foot_ok, geoms = [], [], [], [], [], [], []
+        names, kinds = [], []
         for u, v, data in graph.edges(data=True):
             hw = _highways(data)
+            names.append(_street_name(data))
+            kinds.append(min(hw))
             us.append(index[u])
             vs.append(index[v])
             le = float(data.get("length") or 0.0)
@@ -251,6 +265,10 @@ class Network:
         self.edge_lonlat: list[np.ndarray] = split.lonlat
         self.edge_origin = split.origin
         """Index of the graph edge (before long streets were split) each edge is part of."""
+        self.street_name = [names[e] for e in eidx]
+        """Name of each graph edge's street (OSM ``name``, else ``ref``; ``""`` when it has neither)."""
+        self.street_kind = [kinds[e] for e in eidx]
+        """OSM ``highway`` value of each graph edge (``footway``, ``residential``, ...)."""
         self.edge_xy = _project_all(self._to_xy, split.lonlat)
         n = len(node_ids)
         self._arcs = {mode: self._build_mode(mode) for mode in MODES}

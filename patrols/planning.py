@@ -49,6 +49,7 @@ from patrols.demand import (
 from patrols.errors import InputError, PlanningError
 from patrols.hotspots import Hotspot, choose_patrol_points, score_segments
 from patrols.network import Network
+from patrols.places import Places
 from patrols.plan import Plan, PlannedHotspot, PlannedSite, Route, Stop, Unserved
 from patrols.predictability import site_spread, summarize_spread
 from patrols.solver import ShiftProblem, ShiftSolution, Vehicle, solve
@@ -479,7 +480,7 @@ def _solve_days(days: list[list[SlotTask]], settings: Settings, time_limit: floa
 # ------------------------------------------------------------------- routes
 def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: ShiftProblem,
             sol: ShiftSolution, value: tuple[tuple[float, ...], ...], network: Network,
-            table: TravelTable) -> list[Route]:
+            table: TravelTable, places: Places, station_names: dict[str, str]) -> list[Route]:
     t0 = slot.start.timestamp()
     zone = slot.start.tzinfo
     rows = table.rows(points)
@@ -489,8 +490,9 @@ def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: 
         home = points[veh.start]
         node_of = table.node[us.mode]
         index = [veh.start, *sol.routes[k], veh.end]
+        station = station_names.get(home.ref, "") or f"station {home.ref}"
         stops = [Stop(0, "station", home.ref, home.lat, home.lon, None,
-                      datetime.fromtimestamp(round(t0 + sol.depart[k]), zone))]
+                      datetime.fromtimestamp(round(t0 + sol.depart[k]), zone), place=station)]
         for n, (i, t, worth) in enumerate(zip(sol.routes[k], sol.starts[k], value[k], strict=True), start=1):
             p = points[i]
             # The stop is the network point the unit stands on (its mode's nearest street).
@@ -498,9 +500,10 @@ def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: 
             arrive = datetime.fromtimestamp(round(t0 + t), zone)
             depart = datetime.fromtimestamp(round(t0 + t + p.dwell_s), zone)
             stops.append(Stop(n, p.kind, p.ref, round(float(network.lat[node]), 6),
-                              round(float(network.lon[node]), 6), arrive, depart, round(worth, 3)))
+                              round(float(network.lon[node]), 6), arrive, depart, round(worth, 3),
+                              places.name(node)))
         stops.append(Stop(len(stops), "station", home.ref, home.lat, home.lon,
-                          datetime.fromtimestamp(round(t0 + sol.arrive_end[k]), zone), None))
+                          datetime.fromtimestamp(round(t0 + sol.arrive_end[k]), zone), None, place=station))
         travel = problem.travel[us.mode]
         path: list[tuple[float, float]] = []
         if len(index) > 2:
@@ -649,6 +652,8 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
 
     routes_began = clock.perf_counter()
     routes: list[Route] = []
+    places = Places(network)
+    station_names = {sid: st.name for sid, st in area.stations.items()}
     missing: dict[tuple[date, str], list[Visit]] = defaultdict(list)
     base_value = base_busy = base_hot = hot_s = 0.0
     base_times: dict[str, list[datetime]] = defaultdict(list)
@@ -660,7 +665,8 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
             unserved.append(Unserved(p.ref, slot.date, slot.shift, miss.reason))
             if miss.point in visit_at:
                 missing[(slot.date, slot.shift)].append(visit_at[miss.point])
-        routes.extend(_routes(slot, on_duty, points, problem, res.solution, res.value, network, table))
+        routes.extend(_routes(slot, on_duty, points, problem, res.solution, res.value, network, table,
+                              places, station_names))
         base_value += res.baseline_value
         base_busy += res.baseline_busy_s
         base_hot += res.baseline_hotspot_s

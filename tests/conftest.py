@@ -38,6 +38,21 @@ def westminster_network():
     return Network(load_graph(REPO / "data" / "westminster" / "westminster_drive_osmnx.graphml"))
 
 
+@pytest.fixture(scope="session")
+def demo_week():
+    """The bundled demo's week as `patrols demo` plans it (tension, events), with a short solver
+    time: (area, network, plan). Shared, because planning it takes seconds."""
+    from datetime import date
+
+    from patrols.inputs import load_area_data
+    from patrols.planning import plan_week
+
+    data = load_area_data(WESTMINSTER_AREA)
+    plan = plan_week(data.area, data.network, data.incidents, date(2018, 7, 2), seed=0, time_limit_s=0.3,
+                     tension=data.tension, events=data.events, workers=2)
+    return data.area, data.network, plan
+
+
 def grid_graph(n: int, block_m: float = 100.0, lat0: float = 51.5, lon0: float = -0.1) -> nx.MultiDiGraph:
     """An OSMnx-style ``n x n`` block street grid: ``(n + 1)**2`` junctions, every street both ways."""
     m_lat = 1.0 / 111_320.0

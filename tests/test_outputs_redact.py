@@ -21,14 +21,10 @@ import numpy as np
 import pytest
 
 from patrols import defaults
-from patrols.area import load_area
-from patrols.incidents import read_all
-from patrols.inputs import load_network
 from patrols.outputs.bundle import write_bundle
 from patrols.outputs.redaction import redact
 from patrols.outputs.summary import summarize
 from patrols.plan import Plan, load_plan
-from patrols.planning import plan_week
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_AREA = REPO / "data" / "westminster" / "area.toml"
@@ -39,12 +35,9 @@ PROTECTIVE_WORDS = {"protective", "protected", "protection", "required_visits", 
 
 
 @pytest.fixture(scope="module")
-def demo():
-    """The demo's week (short solver time) and its network."""
-    area = load_area(DEMO_AREA)
-    network = load_network(area)
-    plan = plan_week(area, network, read_all(area.incident_paths), WEEK, seed=0, time_limit_s=0.3, workers=2)
-    return area, network, plan
+def demo(demo_week):
+    """The demo's week (short solver time), its area and network (see conftest)."""
+    return demo_week
 
 
 @pytest.fixture(scope="module")

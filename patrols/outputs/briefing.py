@@ -155,7 +155,7 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         rows.append(
             f"<tr><td>{stop.seq}</td><td>{f'{stop.arrive:%H:%M}' if stop.arrive else ''}</td>"
             f"<td>{f'{stop.depart:%H:%M}' if stop.depart else ''}</td><td>{dwell}</td>"
-            f"<td>{e(what)}</td><td>{e(stop.ref)}</td><td>{ea:.0f} {no:.0f}</td>"
+            f"<td>{e(what)}</td><td>{e(stop.ref)}</td><td>{e(stop.place)}</td><td>{ea:.0f} {no:.0f}</td>"
             f"<td>{stop.lat:.5f}, {stop.lon:.5f}</td></tr>")
     banner = "" if plan.redacted else '<div class="banner">OFFICIAL-SENSITIVE</div>'
     title = f"{route.unit_id}: {route.date:%A %d %B %Y}, {route.shift} shift"
@@ -170,7 +170,7 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         f"planned {route.busy_min:.0f} min of the shift</p>\n"
         f"{route_svg(plan, route, colour, boxes)}\n"
         "<table><thead><tr><th>#</th><th>arrive</th><th>leave</th><th>stay</th><th>what</th><th>ref</th>"
-        "<th>grid ref (E N)</th><th>lat, lon</th></tr></thead><tbody>\n"
+        "<th>place</th><th>grid ref (E N)</th><th>lat, lon</th></tr></thead><tbody>\n"
         + "\n".join(rows) + "\n</tbody></table>\n</body></html>\n"
     )
 

@@ -14,7 +14,7 @@ from pyproj import Transformer
 
 from patrols.plan import Plan
 
-COLUMNS = ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref", "lat", "lon",
+COLUMNS = ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref", "place", "lat", "lon",
            "easting", "northing"]
 
 
@@ -60,6 +60,7 @@ def roster_rows(plan: Plan) -> list[dict[str, str]]:
                 "depart": stop.depart.isoformat() if stop.depart else "",
                 "kind": stop.kind,
                 "ref": stop.ref,
+                "place": stop.place,
                 "lat": f"{stop.lat:.6f}",
                 "lon": f"{stop.lon:.6f}",
             })

@@ -79,6 +79,7 @@
       var rows = [["unit", unit[0]], ["stop", station ? (s[0] ? "back at station" : "leave station")
         : "#" + s[0]], ["kind", kind]];
       if (s[2]) { rows.push(["ref", s[2]]); }
+      if (s[7]) { rows.push(["place", s[7]]); }
       rows.push(["arrive", s[3] || "—"]);
       if (!station) { rows.push(["dwell", s[4] === null ? "not shown" : s[4] + " min"]); }
       parts.push(L.circleMarker([s[5], s[6]], {radius: station ? 7 : 5, color: station ? "#000" : colour,

@@ -129,7 +129,7 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
         dwell = round(s.dwell_min) if s.arrive is not None and s.depart is not None else None
         return [s.seq, s.kind, s.ref,
                 _hhmm(s.arrive) or (_hhmm(s.depart) and f"leaves {_hhmm(s.depart)}"), dwell,
-                round(s.lat, 5), round(s.lon, 5)]
+                round(s.lat, 5), round(s.lon, 5), s.place]
 
     show_sites = bool(plan.sites) and not plan.redacted
     return {
