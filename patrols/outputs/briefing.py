@@ -26,7 +26,8 @@ MARGIN_SHARE, MARGIN_MIN_DEG = 0.08, 0.0014
 _CSS = """
 body { font: 12px/1.35 system-ui, sans-serif; margin: 12px; color: #111; }
 .banner { background: #b00020; color: #fff; font-weight: 700; text-align: center; letter-spacing: .08em;
-  padding: 2px; margin-bottom: 6px; }
+  padding: 2px; margin: 0 0 6px; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+.banner.bottom { margin: 6px 0 0; }
 h1 { font-size: 17px; margin: 0 0 2px; } p.meta { margin: 0 0 6px; color: #333; }
 svg { border: 1px solid #999; background: #f6f5f1; width: 100%; max-width: 720px; height: auto; }
 table { border-collapse: collapse; margin-top: 6px; width: 100%; max-width: 720px; }
@@ -34,7 +35,10 @@ th, td { border-bottom: 1px solid #ccc; padding: 2px 4px; text-align: left;
   font-variant-numeric: tabular-nums; }
 th { background: #eee; }
 @page { size: A4; margin: 10mm; }
-@media print { a { color: inherit; text-decoration: none; } }
+@media print { a { color: inherit; text-decoration: none; }
+  .banner.top { position: fixed; top: 0; left: 0; right: 0; }
+  .banner.bottom { position: fixed; bottom: 0; left: 0; right: 0; }
+  body { margin: 9mm 0; } }
 """
 
 
@@ -118,6 +122,10 @@ def route_svg(plan: Plan, route: Route, colour: str, boxes: StreetBoxes | None =
     sx, sy = xy(station.lon, station.lat).split(",")
     parts.append(f'<rect x="{float(sx) - 7:.1f}" y="{float(sy) - 7:.1f}" width="14" height="14" fill="#fff" '
                  'stroke="#000" stroke-width="2"/>')
+    label = html.escape(station.place or f"station {station.ref}")
+    parts.append(f'<text x="{float(sx) + 10:.1f}" y="{float(sy) - 9:.1f}" font-size="11" font-weight="700" '
+                 f'fill="#000" stroke="#fff" stroke-width="3" paint-order="stroke">{label}</text>')
+    parts.append(_north_arrow() + _scale_bar(scale))
     for stop in route.stops[1:-1]:
         cx, cy = xy(stop.lon, stop.lat).split(",")
         fill = KIND_FILL.get(stop.kind, "#ffffff")
@@ -127,6 +135,28 @@ def route_svg(plan: Plan, route: Route, colour: str, boxes: StreetBoxes | None =
                      f'font-weight="700" fill="{text}">{stop.seq}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _north_arrow() -> str:
+    """A north arrow in the top right corner (the extract is drawn north up)."""
+    x, y = SVG_W - 26, 14
+    return (f'<g aria-label="north"><path d="M{x},{y} L{x + 8},{y + 22} L{x},{y + 17} L{x - 8},{y + 22} Z" '
+            'fill="#111"/>'
+            f'<text x="{x}" y="{y + 36}" text-anchor="middle" font-size="12" font-weight="700">N</text></g>')
+
+
+def _scale_bar(px_per_deg_lat: float) -> str:
+    """A scale bar in the bottom left corner: a round length of about a fifth of the extract."""
+    metres_per_px = 111_320.0 / px_per_deg_lat
+    target = SVG_W / 5 * metres_per_px
+    length = max((n for n in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000)
+                  if n <= target), default=10)
+    w = length / metres_per_px
+    x, y = 12, SVG_H - 14
+    text = f"{length / 1000:g} km" if length >= 1000 else f"{length} m"
+    return (f'<g aria-label="scale"><rect x="{x - 4}" y="{y - 18}" width="{w + 8:.1f}" height="26" '
+            f'fill="#fff" fill-opacity="0.8"/><path d="M{x},{y - 5} V{y} H{x + w:.1f} V{y - 5}" fill="none" '
+            f'stroke="#111" stroke-width="2"/><text x="{x}" y="{y - 8}" font-size="11">{text}</text></g>')
 
 
 def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: StreetBoxes | None = None) -> str:
@@ -157,7 +187,8 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
             f"<td>{f'{stop.depart:%H:%M}' if stop.depart else ''}</td><td>{dwell}</td>"
             f"<td>{e(what)}</td><td>{e(stop.ref)}</td><td>{e(stop.place)}</td><td>{ea:.0f} {no:.0f}</td>"
             f"<td>{stop.lat:.5f}, {stop.lon:.5f}</td></tr>")
-    banner = "" if plan.redacted else '<div class="banner">OFFICIAL-SENSITIVE</div>'
+    banner = "" if plan.redacted else '<div class="banner top">OFFICIAL-SENSITIVE</div>'
+    footer = "" if plan.redacted else '<div class="banner bottom">OFFICIAL-SENSITIVE</div>'
     title = f"{route.unit_id}: {route.date:%A %d %B %Y}, {route.shift} shift"
     return (
         "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
@@ -171,7 +202,7 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         f"{route_svg(plan, route, colour, boxes)}\n"
         "<table><thead><tr><th>#</th><th>arrive</th><th>leave</th><th>stay</th><th>what</th><th>ref</th>"
         "<th>place</th><th>grid ref (E N)</th><th>lat, lon</th></tr></thead><tbody>\n"
-        + "\n".join(rows) + "\n</tbody></table>\n</body></html>\n"
+        + "\n".join(rows) + f"\n</tbody></table>\n{footer}</body></html>\n"
     )
 
 
