@@ -113,3 +113,45 @@ class Places:
                 cache[n] = self.name(n)
             out.append(cache[n])
         return out
+
+
+# Street labels: only streets at least this long get one, and labels of the same street keep apart.
+LABEL_MIN_M = 80.0
+LABEL_SPACING_M = 300.0
+
+
+def street_labels(network: Network, min_m: float = LABEL_MIN_M,
+                  spacing_m: float = LABEL_SPACING_M) -> tuple[tuple[str, float, float, float, int], ...]:
+    """Where to write street names on a map: ``(name, lon, lat, angle, rank)`` per label.
+
+    One label at the middle of each named street piece at least ``min_m`` long,
+    dropped when a label of the same street lies within ``spacing_m``; the angle
+    (degrees, counter-clockwise from east, kept within +-90 so text reads left to
+    right) follows the street there; ``rank`` is the street's class (0 for
+    motorways, larger for smaller streets), so a map can label the big ones first.
+    """
+    start, stop = network.graph_edges()
+    lengths = np.add.reduceat(network.edge_length, start) if len(start) else np.array([])
+    order = np.argsort(-lengths, kind="stable")
+    kept: dict[str, list[tuple[float, float]]] = {}
+    out = []
+    for g in order.tolist():
+        name = network.street_name[g]
+        if not name or lengths[g] < min_m:
+            continue
+        xy = network.joined(int(start[g]), int(stop[g]), projected=True)
+        steps = np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1]))
+        cum = np.concatenate([[0.0], np.cumsum(steps)])
+        k = int(np.clip(np.searchsorted(cum, cum[-1] / 2) - 1, 0, len(steps) - 1))
+        frac = (cum[-1] / 2 - cum[k]) / steps[k] if steps[k] > 0 else 0.0
+        mx, my = xy[k] + frac * (xy[k + 1] - xy[k])
+        if any((mx - x) ** 2 + (my - y) ** 2 < spacing_m ** 2 for x, y in kept.get(name, ())):
+            continue
+        kept.setdefault(name, []).append((mx, my))
+        angle = float(np.degrees(np.arctan2(xy[k + 1, 1] - xy[k, 1], xy[k + 1, 0] - xy[k, 0])))
+        angle = angle - 180.0 if angle > 90.0 else angle + 180.0 if angle < -90.0 else angle
+        ll = network.joined(int(start[g]), int(stop[g]))
+        lon, lat = ll[k] + frac * (ll[k + 1] - ll[k])
+        out.append((name, round(float(lon), 6), round(float(lat), 6), round(angle, 1),
+                    _RANK.get(network.street_kind[g], len(_RANK))))
+    return tuple(out)

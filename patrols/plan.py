@@ -117,6 +117,8 @@ class Plan:
     """Sum of the prizes of every hotspot visit offered over the week."""
     streets: tuple[tuple[tuple[float, float], ...], ...] = ()
     """The area's streets as (lon, lat) lines: the map's offline base layer."""
+    street_labels: tuple[tuple[str, float, float, float, int], ...] = ()
+    """(name, lon, lat, angle in degrees, class rank) of street name labels for map extracts."""
     hot_segments: tuple[tuple[float, tuple[tuple[float, float], ...]], ...] = ()
     """(score, line) of the highest-scoring street segments: the hotspot surface."""
     solve_seconds: float = 0.0
@@ -127,7 +129,7 @@ class Plan:
 
 # Fields holding only numbers (coordinates): JSON takes them as they are. Walking them
 # one value at a time (as ``dataclasses.asdict`` does) took minutes at a force's size.
-_NUMERIC_FIELDS = frozenset({"streets", "hot_segments", "path", "bbox"})
+_NUMERIC_FIELDS = frozenset({"streets", "hot_segments", "path", "bbox", "street_labels"})
 
 
 def _encode(obj: Any) -> Any:
@@ -187,6 +189,7 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
         harm_offered=doc["harm_offered"],
         streets=tuple(tuple(tuple(p) for p in line) for line in doc["streets"]),
         hot_segments=tuple((s, tuple(tuple(p) for p in line)) for s, line in doc["hot_segments"]),
+        street_labels=tuple(tuple(x) for x in doc.get("street_labels", ())),
         solve_seconds=doc["solve_seconds"], bbox=tuple(doc["bbox"]),
         redacted=doc.get("redacted", False), extra=doc.get("extra", {}),
     )

@@ -49,7 +49,7 @@ from patrols.demand import (
 from patrols.errors import InputError, PlanningError
 from patrols.hotspots import Hotspot, choose_patrol_points, score_segments
 from patrols.network import Network
-from patrols.places import Places
+from patrols.places import Places, street_labels
 from patrols.plan import Plan, PlannedHotspot, PlannedSite, Route, Stop, Unserved
 from patrols.predictability import site_spread, summarize_spread
 from patrols.solver import ShiftProblem, ShiftSolution, Vehicle, solve
@@ -734,7 +734,8 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         required_visits=len(visits) + len(unserved_demand),
         hotspot_offers=len(hotspots) * len(staffed),
         harm_offered=round(harm_offered, 3),
-        streets=streets, hot_segments=hot, solve_seconds=round(solve_wall, 2),
+        streets=streets, hot_segments=hot, street_labels=street_labels(network),
+        solve_seconds=round(solve_wall, 2),
         bbox=network.bbox, extra=extra,
     )
 

@@ -46,8 +46,9 @@ def test_plan_writes_the_whole_bundle(leeds_bundle):
 def test_roster_rows_follow_the_routes(leeds_bundle):
     with open(leeds_bundle / "roster.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0])[:10] == ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref",
-                                  "lat", "lon"]
+    assert list(rows[0])[:11] == ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref",
+                                  "place", "lat", "lon"]
+    assert all(r["place"] for r in rows)
     plan = load_plan(leeds_bundle / "plan.json")
     assert len(rows) == sum(len(r.stops) for r in plan.routes)
     assert {r["kind"] for r in rows} == {"station", "protective", "hotspot"}
@@ -97,7 +98,7 @@ def test_redacted_bundle_names_no_site(tmp_path):
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) >= len(BUNDLE)
     for path in files:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8", "replace")  # plan.gpkg is binary; its text is UTF-8
         assert not any(i in text for i in ids), path.name
         assert "SYNTHETIC" not in text
 

@@ -57,7 +57,7 @@ def _hits(folder: Path, words: set[str]) -> dict[str, set[str]]:
     for path in sorted(folder.rglob("*")):
         if not path.is_file():
             continue
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8", "replace")  # plan.gpkg is binary; its text is UTF-8
         for w in words:
             if re.search(rf"(?<![A-Za-z0-9]){re.escape(w)}(?![A-Za-z0-9])", text, re.IGNORECASE):
                 found.setdefault(str(path.relative_to(folder)), set()).add(w)
@@ -78,7 +78,7 @@ def _stop_points(folder: Path) -> np.ndarray:
         pts = [(float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh) if r["kind"] != "station"]
     doc = json.loads((folder / "plan.geojson").read_text(encoding="utf-8"))
     pts += [(f["geometry"]["coordinates"][1], f["geometry"]["coordinates"][0]) for f in doc["features"]
-            if f["geometry"]["type"] == "Point" and f["properties"].get("kind") != "station"]
+            if (f["geometry"] or {}).get("type") == "Point" and f["properties"].get("kind") != "station"]
     return np.array(pts)
 
 

@@ -115,6 +115,7 @@ def route_svg(plan: Plan, route: Route, colour: str, boxes: StreetBoxes | None =
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SVG_W} {SVG_H}" role="img" '
              f'aria-label="map of the route">',
              f'<path d="{street_d}" fill="none" stroke="#b4b8be" stroke-width="1"/>']
+    parts += _street_names(plan, (west, south, east, north), xy)
     if route_d:
         parts.append(f'<path d="{route_d}" fill="none" stroke="{colour}" stroke-width="3" '
                      'stroke-linejoin="round" stroke-linecap="round"/>')
@@ -135,6 +136,40 @@ def route_svg(plan: Plan, route: Route, colour: str, boxes: StreetBoxes | None =
                      f'font-weight="700" fill="{text}">{stop.seq}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+# Street names on an extract: at most this many, none overlapping, bigger streets first.
+MAX_STREET_NAMES = 40
+_CHAR_W, _TEXT_H = 5.6, 11.0
+
+
+def _street_names(plan: Plan, frame: tuple[float, float, float, float], xy) -> list[str]:
+    """SVG text of the plan's street labels inside the frame, along their streets, without overlaps."""
+    west, south, east, north = frame
+    inside = sorted((lab for lab in plan.street_labels if west < lab[1] < east and south < lab[2] < north),
+                    key=lambda lab: (lab[4], lab[0]))
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    for name, lon, lat, angle, _rank in inside:
+        x, y = (float(v) for v in xy(lon, lat).split(","))
+        half_w = len(name) * _CHAR_W / 2
+        # The rotated text's bounding box (axis-aligned), for the overlap test.
+        a = math.radians(angle)
+        bw = abs(half_w * math.cos(a)) + abs(_TEXT_H / 2 * math.sin(a))
+        bh = abs(half_w * math.sin(a)) + abs(_TEXT_H / 2 * math.cos(a))
+        box = (x - bw, y - bh, x + bw, y + bh)
+        if box[0] < 0 or box[2] > SVG_W or box[1] < 0 or box[3] > SVG_H:
+            continue
+        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            continue
+        placed.append(box)
+        # SVG's y axis points down, so a street rising to the north-east turns the text anticlockwise.
+        out.append(f'<text x="{x:.1f}" y="{y:.1f}" transform="rotate({-angle:.0f} {x:.1f} {y:.1f})" '
+                   f'text-anchor="middle" dominant-baseline="middle" font-size="9" fill="#555" '
+                   f'stroke="#f6f5f1" stroke-width="2.5" paint-order="stroke">{html.escape(name)}</text>')
+        if len(out) >= MAX_STREET_NAMES:
+            break
+    return out
 
 
 def _north_arrow() -> str:
