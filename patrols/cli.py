@@ -188,28 +188,54 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from patrols.service.app import serve
     from patrols.service.config import load_config
 
-    serve(load_config(args.config, args.data), args.host, args.port, access_log=not args.no_access_log)
+    serve(load_config(args.config, args.data), args.host, args.port, access_log=not args.no_access_log,
+          accept_broken_audit=args.accept_broken_audit)
     return 0
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
+    from patrols.service import audit
     from patrols.service.config import load_config
-    from patrols.service.keys import create_key
+    from patrols.service.keys import check_name, create_key
     from patrols.service.store import Store
 
-    store = Store(load_config(args.config, args.data).db_path)
+    db_path = load_config(args.config, args.data).db_path
+    if args.keys_command == "create":
+        check_name(args.name)  # before anything is made
+    # A broken audit log is not written to, nor its triggers made again, until
+    # a start of the service has been told to accept it.
+    audit.check(db_path)
+    store = Store(db_path)
     if args.keys_command == "create":
         key, record = create_key(store, args.role, args.name)
+        store.audit(audit.HOST, audit.HOST, "key.create", None, "ok",
+                    f"made {record.role} key {record.key_id} with patrols keys create", "local")
         print(key)
         print(f"made {record.role} key {record.key_id}: the key above is shown this once",
               file=sys.stderr)
     elif args.keys_command == "list":
         for k in store.list_keys():
             state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
-            print(f"{k.key_id}\t{k.role}\t{k.created_at}\t{state}\t{k.name}")
+            # Names are one printable line when made; shown escaped all the same.
+            print(f"{k.key_id}\t{k.role}\t{k.created_at}\t{state}\t{audit.one_line(k.name, 200)}")
     elif not store.revoke_key(args.key_id):
         raise InputError(args.key_id, "no active key with this id (see `patrols keys list`)")
+    else:
+        store.audit(audit.HOST, audit.HOST, "key.revoke", None, "ok",
+                    f"{args.key_id} with patrols keys revoke", "local")
     return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from patrols.service import audit
+    from patrols.service.config import load_config
+
+    db_path = load_config(args.config, args.data).db_path
+    if not db_path.is_file():
+        raise InputError(db_path, "no service database here (see --data)")
+    report = audit.verify(db_path)
+    print(report.line())
+    return 0 if report.intact else 1
 
 
 def _slug(text: str) -> str:
@@ -304,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    serve.add_argument("--accept-broken-audit", action="store_true",
+                       help="start even if the audit log's chain is broken (each break is recorded in the "
+                       "log, and not asked about again)")
     service_files(serve)
     serve.set_defaults(func=_cmd_serve)
 
@@ -311,13 +340,20 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="make a key and print it (shown once)")
     create.add_argument("--role", required=True, choices=("admin", "planner", "viewer"))
-    create.add_argument("--name", default="", help="who or what the key is for")
+    create.add_argument("--name", default="", help="who or what the key is for: one printable line")
     listing = keys_sub.add_parser("list", help="list keys (never the keys themselves)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     for p in (create, listing, revoke):
         service_files(p)
     keys.set_defaults(func=_cmd_keys)
+
+    aud = sub.add_parser("audit", help="check the service's audit log")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True)
+    verify = aud_sub.add_parser("verify", help="check the hash chain: exit 0 with the entry count and head "
+                                "hash, or 1 naming the first broken entry")
+    service_files(verify)
+    aud.set_defaults(func=_cmd_audit)
     return parser
 
 

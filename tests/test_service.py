@@ -96,6 +96,8 @@ class Api:
 
 
 def config_for(tmp: Path, **kw) -> ServiceConfig:
+    # The test client's requests say Host: testserver.
+    kw.setdefault("allowed_hosts", ("localhost", "127.0.0.1", "::1", "testserver"))
     return ServiceConfig(data_dir=tmp / "data", areas={"leeds": LEEDS.resolve()}, **kw)
 
 

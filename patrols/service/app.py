@@ -4,18 +4,19 @@ Every request but ``GET /health`` carries an API key (``Authorization: Bearer
 pk_...``). What a key may do is its role's (see :mod:`patrols.service.keys`).
 Planners are served each plan's full bundle; viewers and admins its viewer
 bundle, which holds no protected site's position, label or kind. Every
-creation, read, export and deletion of a plan, allowed or not, is appended to
-the audit log.
+request, allowed or not, is appended to the hash-chained audit log (one entry
+per plan it discloses) before it is answered; see :mod:`patrols.service.audit`.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
 # annotations at run time, and some name types local to create_app.
 
+import dataclasses
 import functools
 import json
 import logging
 import mimetypes
-import shutil
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,14 +29,32 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from patrols.service import jobs
+from patrols.service import audit, jobs
 from patrols.service.config import ServiceConfig
-from patrols.service.jobs import JobRunner, PlanJob, QueueFull
-from patrols.service.keys import ROLES, Caller, authenticate, create_key
+from patrols.service.files import clear_unfinished, make_private, private_dir, remove_plan_files
+from patrols.service.jobs import JobRunner, KeyBusy, PlanJob, QueueFull
+from patrols.service.keys import (
+    API_ROLES,
+    NAME_PATTERN,
+    ROLES,
+    Caller,
+    authenticate,
+    claimed_key_id,
+    create_key,
+    name_problem,
+)
+from patrols.service.middleware import (
+    DOCS_CSP,
+    AllowedHosts,
+    RequestAudit,
+    RequestNote,
+    SecurityHeaders,
+    map_csp,
+)
 from patrols.service.problems import ApiProblem, BodyLimit, install_problem_handlers, problem_responses
 from patrols.service.store import PLAN_STATUSES, KeyRecord, PlanRecord, Store
+from patrols.service.weeks import incident_span, week_problem
 
 log = logging.getLogger("patrols.service")
 MAX_TIME_LIMIT_S = 60.0
@@ -43,6 +62,16 @@ _MEDIA = {".geojson": "application/geo+json", ".gpx": "application/gpx+xml",
           ".kml": "application/vnd.google-earth.kml+xml", ".ics": "text/calendar",
           ".csv": "text/csv", ".json": "application/json", ".html": "text/html"}
 _FORMAT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The audit action of each endpoint (by its function's name); a request that
+# matches no route is audited as "request", with its method and path.
+ACTIONS = {
+    "health": "health", "list_areas": "areas.list", "create_plan": "plan.create", "list_plans": "plan.list",
+    "read_plan": "plan.read", "read_map": "plan.map", "export_plan": "plan.export",
+    "delete_plan": "plan.delete", "read_audit": "audit.read", "make_key": "key.create",
+    "list_keys": "key.list", "revoke_key": "key.revoke", "docs": "docs", "docs_file": "docs",
+    "openapi": "openapi",
+}
 
 
 # Request and response bodies ----------------------------------------------------
@@ -57,7 +86,11 @@ def _plan_request(area_names: list[str]) -> type[BaseModel]:
         # Strict: "1" is not a seed and 0 is not false; a typo should be told, not guessed.
         area: str = Field(description="An area name from GET /areas", max_length=40, strict=True,
                           json_schema_extra={"enum": area_names})
-        week: date = Field(description="First day of the week, YYYY-MM-DD")
+        week: date = Field(description=(
+            "First day of the week, a date YYYY-MM-DD (not a date and time): a Monday unless "
+            "any_start_day is true, within the server's range around today or the area's incidents"))
+        any_start_day: bool = Field(False, strict=True,
+                                    description="Let the week start on a day other than Monday")
         seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of every random choice")
         time_limit_s: float | None = Field(None, gt=0, le=MAX_TIME_LIMIT_S, strict=True,
                                            description="Solver seconds per shift; the area's default if null")
@@ -65,10 +98,11 @@ def _plan_request(area_names: list[str]) -> type[BaseModel]:
 
         @field_validator("week", mode="before")
         @classmethod
-        def _week_is_text(cls, value: Any) -> Any:
-            # Lax dates take numbers as Unix times; a week is written YYYY-MM-DD.
-            if not isinstance(value, str | date):
-                raise ValueError("must be a date written YYYY-MM-DD")
+        def _week_is_a_date(cls, value: Any) -> Any:
+            # Lax dates take numbers as Unix times and a midnight date-time as a
+            # date; a week is written YYYY-MM-DD and nothing else.
+            if not isinstance(value, str) or not _DATE.fullmatch(value):
+                raise ValueError("must be a date written YYYY-MM-DD (not a date and time)")
             return value
 
         @field_validator("seed", mode="before")
@@ -141,24 +175,37 @@ class HealthOut(BaseModel):
 
 
 class AuditOut(BaseModel):
-    """One audit entry."""
+    """One audit entry, with its place in the hash chain."""
 
     id: int
     at: str
-    key_id: str
+    key_id: str = Field(description="The key's id; '-' for no key, 'host' for the server host")
     role: str
     action: str
     plan_id: str | None
     outcome: str
     detail: str
+    client: str = Field(description="The client's address")
+    prev_hash: str = Field(description="SHA-256 of the entry before")
+    entry_hash: str = Field(description="SHA-256 of this entry's content and prev_hash")
 
 
 class KeyIn(BaseModel):
-    """A key to make."""
+    """A key to make: over the API, a viewer key only."""
 
     model_config = ConfigDict(extra="forbid")
-    role: str = Field(strict=True, json_schema_extra={"enum": list(ROLES)})
-    name: str = Field("", max_length=80, strict=True, description="Who or what the key is for")
+    role: str = Field("viewer", strict=True, json_schema_extra={"enum": list(API_ROLES)}, description=(
+        "viewer; planner and admin keys are made only with `patrols keys create` on the server host"))
+    name: str = Field("", max_length=80, strict=True, json_schema_extra={"pattern": NAME_PATTERN},
+                      description="Who or what the key is for: one printable line")
+
+    @field_validator("name")
+    @classmethod
+    def _one_printable_line(cls, value: str) -> str:
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class KeyOut(BaseModel):
@@ -278,10 +325,12 @@ def _offline_docs(app: FastAPI) -> None:
         if not (node_modules() / "swagger-ui-dist" / "swagger-ui-bundle.js").is_file():
             raise ApiProblem(503, "Swagger UI is not installed (run `npm ci` in the repository); "
                              "the schema itself is at /openapi.json")
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="patrols planning service",
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="patrols planning service",
                                    swagger_js_url="/docs/swagger-ui-bundle.js",
                                    swagger_css_url="/docs/swagger-ui.css",
                                    swagger_favicon_url="data:,")
+        page.headers["content-security-policy"] = DOCS_CSP
+        return page
 
     @app.get("/docs/{name}", include_in_schema=False)
     def docs_file(name: str) -> Response:
@@ -291,30 +340,62 @@ def _offline_docs(app: FastAPI) -> None:
         return FileResponse(path, media_type=_DOCS_FILES[name])
 
 
-class _SafetyHeaders:
-    """ASGI middleware: plans are sensitive, so nothing is cached or sniffed."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"cache-control", b"no-store"),
-                                      (b"x-content-type-options", b"nosniff")]
-            await send(message)
-
-        await self.app(scope, receive, send_with if scope["type"] == "http" else send)
-
-
 # The application ----------------------------------------------------------------
 
 
-def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None) -> FastAPI:
+def open_store(config: ServiceConfig, accept_broken_audit: bool = False) -> Store:
+    """Open the service's data folder: check the audit chain, then make it private and clear it up.
+
+    In order: the data folder is made ``0700``; the audit log is verified (before
+    anything is written, and before the triggers are made again); the database
+    is opened; jobs a previous run left unfinished are marked failed; partial
+    bundles and bundles of plans that are not done are removed; every file is
+    made ``0600``.
+
+    Parameters
+    ----------
+    config
+        Where the data folder is.
+    accept_broken_audit
+        Start even if the audit log's chain is broken; each break is then
+        recorded in the log (``audit.accept_broken``) and not asked about again.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    BrokenAuditLog
+        When the chain is broken at a place no earlier start was told to accept.
+    """
+    private_dir(config.data_dir)
+    report = audit.check(config.db_path, accept_broken_audit)
+    unaccepted = report.unacknowledged if report is not None and report.chained else []
+    store = Store(config.db_path)
+    for broken in unaccepted:
+        log.warning("starting on a broken audit log: %s", broken)
+        store.audit(audit.HOST, audit.HOST, audit.ACCEPT_ACTION, None, "ok", str(broken), "local")
+    cut_off = store.fail_unfinished()
+    if cut_off:
+        log.warning("marked %d plan job(s) failed: cut off by the last restart", len(cut_off))
+    private_dir(config.plans_dir)
+    removed = clear_unfinished(config.plans_dir, store.done_plan_ids())
+    if removed:
+        log.warning("removed %d unfinished bundle folder(s) from %s", len(removed), config.plans_dir)
+    make_private(config.data_dir)
+    if report is not None and report.intact:
+        log.info("audit log %s", report.line())
+    return store
+
+
+def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
+               accept_broken_audit: bool = False) -> FastAPI:
     """Build the service.
 
-    Opening it marks failed any plan job a previous run left queued or running.
+    Opening it checks the audit log's chain (see :func:`open_store`), marks
+    failed any plan job a previous run left queued or running, and removes
+    their partial bundles.
 
     Parameters
     ----------
@@ -325,6 +406,8 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
         may bring a faster one.
     executor
         Makes what runs the jobs (default: a process pool of ``config.workers``).
+    accept_broken_audit
+        Start even if the audit log's chain is broken (the break is recorded).
 
     Returns
     -------
@@ -332,12 +415,9 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
     """
     from patrols.area import load_area
 
-    store = Store(config.db_path)
-    config.plans_dir.mkdir(parents=True, exist_ok=True)
-    cut_off = store.fail_unfinished()
-    if cut_off:
-        log.warning("marked %d plan job(s) failed: cut off by the last restart", len(cut_off))
-    runner = JobRunner(store, config.workers, config.queue, planner or jobs.make_plan, executor)
+    store = open_store(config, accept_broken_audit)
+    runner = JobRunner(store, config.workers, config.queue, planner or jobs.make_plan, executor,
+                       per_key=config.jobs_per_key)
     areas: list[AreaOut] = []
     for name, path in config.areas.items():
         try:
@@ -345,6 +425,14 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
         except Exception as exc:  # an area that does not load is listed, not fatal
             areas.append(AreaOut(name=name, title=None, available=False, error=str(exc), path=str(path)))
     area_names = [a.name for a in areas if a.available]
+
+    def identify(presented: str) -> tuple[str, str]:
+        # Who a refused or unrouted request's key is, for its audit entry: the
+        # id a bad key claims (known or not), so tries at one key show together.
+        who = authenticate(store, presented)
+        if who is None:
+            return claimed_key_id(presented) or audit.NO_KEY, audit.NO_KEY
+        return who.key_id, who.role
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -364,40 +452,50 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
     app.state.runner = runner
     app.state.config = config
     install_problem_handlers(app)
+    # Added inside out: the last added is the outermost.
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-    app.add_middleware(_SafetyHeaders)
+    app.add_middleware(AllowedHosts, hosts=config.allowed_hosts)
+    app.add_middleware(RequestAudit, audit_log=store.audit_log, actions=ACTIONS, identify=identify)
+    app.add_middleware(SecurityHeaders)
     PlanRequest = _plan_request(area_names)
     _offline_docs(app)
 
     bearer = HTTPBearer(auto_error=False, description="An API key from `patrols keys create`")
 
-    def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    def note_of(request: Request) -> RequestNote:
+        note = getattr(request.state, "audit", None)
+        return note if isinstance(note, RequestNote) else RequestNote()
+
+    Note = Annotated[RequestNote, Depends(note_of)]
+
+    def caller(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)], note: Note) -> Caller:
         challenge = {"WWW-Authenticate": "Bearer"}
+        note.checked = True
         if creds is None:
             raise ApiProblem(401, "send an API key: Authorization: Bearer <key>", challenge)
         who = authenticate(store, creds.credentials)
         if who is None:
+            note.key_id = claimed_key_id(creds.credentials) or audit.NO_KEY
             raise ApiProblem(401, "the API key is unknown or revoked", challenge)
+        note.key_id, note.role = who.key_id, who.role
         return who
 
     Who = Annotated[Caller, Depends(caller)]
     PlanId = Annotated[uuid.UUID, PathParam(description="The plan's id")]
 
-    def need(who: Caller, permission: str, action: str, plan_id: str | None = None) -> None:
+    def need(who: Caller, permission: str) -> None:
         if not who.may(permission):
-            if action:
-                store.audit(who.key_id, who.role, action, plan_id, "denied")
             raise ApiProblem(403, f"a {who.role} key may not do this ({permission})")
 
     def may_read(who: Caller) -> bool:
         return who.may("plans.read_full") or who.may("plans.read_redacted")
 
-    def find(who: Caller, plan_id: str, action: str) -> PlanRecord:
+    def find(who: Caller, plan_id: str, note: RequestNote) -> PlanRecord:
+        note.plan_ids = [plan_id]
         if not may_read(who):
-            need(who, "plans.read_redacted", action, plan_id)
+            need(who, "plans.read_redacted")
         record = store.plan(plan_id)
         if record is None:
-            store.audit(who.key_id, who.role, action, plan_id, "not_found")
             raise ApiProblem(404, f"no plan {plan_id}")
         return record
 
@@ -405,9 +503,8 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
         view = jobs.FULL if who.sees_full_plans else jobs.VIEWER
         return config.plans_dir / record.plan_id / view
 
-    def ready(who: Caller, record: PlanRecord, action: str) -> Path:
+    def ready(who: Caller, record: PlanRecord) -> Path:
         if record.status != "done":
-            store.audit(who.key_id, who.role, action, record.plan_id, "not_ready")
             raise ApiProblem(409, f"plan {record.plan_id} is {record.status}, not done"
                              + (f": {record.error}" if record.error and who.sees_full_plans else ""))
         return bundle_dir(record, who)
@@ -440,6 +537,12 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
     def json_response(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return Response(text, status_code=status, media_type="application/json", headers=headers)
 
+    def bundle_file(path: Path, media: str, filename: str | None = None) -> FileResponse:
+        # A page of the bundle (the map) gets its own policy: inline script and
+        # style, data: images, the area's tiles; every other file the API's.
+        headers = {"content-security-policy": map_csp(path)} if media == "text/html" else None
+        return FileResponse(path, media_type=media, filename=filename, headers=headers)
+
     @app.get("/health", tags=["service"])
     def health() -> HealthOut:
         """Whether the service and its database answer; needs no key."""
@@ -454,19 +557,31 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
     @app.get("/areas", tags=["areas"], responses=problem_responses(403))
     def list_areas(who: Who) -> list[AreaOut]:
         """The areas this server plans (set in its config file)."""
-        need(who, "areas", "")
+        need(who, "areas")
         if who.role == "admin":
             return areas
         return [a.model_copy(update={"path": None, "error": None}) for a in areas]
 
     @app.post("/plans", status_code=202, tags=["plans"], response_model=PlanOut,
               responses=problem_responses(403, 429))
-    def create_plan(body: PlanRequest, who: Who) -> Response:
-        """Queue a plan; it is made in the background. Poll ``GET /plans/{id}`` for its status."""
-        need(who, "plans.create", "plan.create")
+    def create_plan(body: PlanRequest, who: Who, note: Note) -> Response:
+        """Queue a plan; it is made in the background. Poll ``GET /plans/{id}`` for its status.
+
+        The week must be a Monday (unless ``any_start_day``) within the range the
+        server plans (around today, or around the area's incidents); one key may
+        have ``jobs_per_key`` jobs queued or running at once.
+        """
+        need(who, "plans.create")
+        asked = f"area={body.area} week={body.week.isoformat()} seed={body.seed}"
+        note.detail = asked
         if body.area not in area_names:
             known = ", ".join(area_names) or "none"
-            raise ApiProblem(422, f"unknown area {body.area!r}; this server plans: {known}")
+            raise ApiProblem(422, f"unknown area {body.area!r}; this server plans: {known}",
+                             errors=[f"area: not one of {known}"])
+        problem = week_problem(body.week, body.any_start_day, config, incident_span(config.areas[body.area]))
+        if problem is not None:
+            note.detail = f"{asked}: {problem}"
+            raise ApiProblem(422, f"week: {problem}", errors=[f"week: {problem}"])
         plan_id = str(uuid.uuid4())
         job = PlanJob(plan_id=plan_id, area_path=str(config.areas[body.area]), week=body.week,
                       seed=body.seed, time_limit_s=body.time_limit_s, redact=body.redact,
@@ -474,13 +589,17 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
         try:
             runner.submit(job, lambda: store.add_plan(
                 plan_id, body.area, body.week.isoformat(), body.seed, body.time_limit_s, body.redact,
-                who.key_id))
+                who.key_id), owner=who.key_id)
+        except KeyBusy:
+            note.detail = f"{asked}: this key's job limit"
+            raise ApiProblem(429, f"this key already has {config.jobs_per_key} plan jobs queued or running, "
+                             "as many as one key may; try again when one has finished",
+                             {"Retry-After": "30"}) from None
         except QueueFull:
-            store.audit(who.key_id, who.role, "plan.create", None, "refused", "queue full")
+            note.detail = f"{asked}: queue full"
             raise ApiProblem(429, f"{runner.capacity} plan jobs are already running or waiting; "
                              "try again when one has finished", {"Retry-After": "30"}) from None
-        store.audit(who.key_id, who.role, "plan.create", plan_id, "ok",
-                    f"area={body.area} week={body.week.isoformat()} seed={body.seed}")
+        note.plan_ids = [plan_id]
         record = store.plan(plan_id)
         assert record is not None
         return json_response(plan_json(record, who), 202, {"Location": f"/plans/{plan_id}"})
@@ -488,125 +607,158 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None)
     @app.get("/plans", tags=["plans"], response_model=PlanPage, responses=problem_responses(403))
     def list_plans(
         who: Who,
+        note: Note,
         status: Annotated[str | None, Query(json_schema_extra={"enum": list(PLAN_STATUSES)})] = None,
         area: Annotated[str | None, Query(max_length=40)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Response:
-        """Plans, newest first."""
+        """Plans, newest first (each plan listed is an entry in the audit log)."""
         if not may_read(who):
-            need(who, "plans.read_redacted", "plan.list")
+            need(who, "plans.read_redacted")
         if status is not None and status not in PLAN_STATUSES:
             raise ApiProblem(422, f"status must be one of {', '.join(PLAN_STATUSES)}")
         records, total = store.plans(limit, offset, status, area)
-        store.audit(who.key_id, who.role, "plan.list", None, "ok", f"{len(records)} of {total}")
+        note.plan_ids = [r.plan_id for r in records]
+        note.detail = f"listed {len(records)} of {total}"
         items = ",".join(plan_json(r, who) for r in records)
         return json_response(f'{{"items":[{items}],"total":{total},"limit":{limit},"offset":{offset}}}')
 
     @app.get("/plans/{plan_id}", tags=["plans"], response_model=PlanOut,
              responses=problem_responses(403, 404))
-    def read_plan(plan_id: PlanId, who: Who) -> Response:
+    def read_plan(plan_id: PlanId, who: Who, note: Note) -> Response:
         """A plan's status and, once done, its summary (redacted unless the caller is a planner)."""
-        record = find(who, str(plan_id), "plan.read")
-        store.audit(who.key_id, who.role, "plan.read", record.plan_id, "ok")
+        record = find(who, str(plan_id), note)
         return json_response(plan_json(record, who))
 
     @app.get("/plans/{plan_id}/map", tags=["plans"], response_class=FileResponse,
              responses={200: {"content": {"text/html": {}}, "description": "The plan's map"},
                         **problem_responses(403, 404, 409)})
-    def read_map(plan_id: PlanId, who: Who) -> FileResponse:
+    def read_map(plan_id: PlanId, who: Who, note: Note) -> FileResponse:
         """The plan's interactive map: one self-contained HTML page."""
-        record = find(who, str(plan_id), "plan.map")
-        path = ready(who, record, "plan.map") / "map.html"
+        record = find(who, str(plan_id), note)
+        path = ready(who, record) / "map.html"
         if not path.is_file():
             raise ApiProblem(404, f"plan {record.plan_id} has no map")
-        store.audit(who.key_id, who.role, "plan.map", record.plan_id, "ok")
-        return FileResponse(path, media_type="text/html")
+        return bundle_file(path, "text/html")
 
     @app.get("/plans/{plan_id}/export/{format}", tags=["plans"], response_class=FileResponse,
              responses={200: {"content": {m: {} for m in sorted(set(_MEDIA.values()))},
                               "description": "One file of the plan's bundle"},
                         **problem_responses(403, 404, 409)})
-    def export_plan(plan_id: PlanId, who: Who,
+    def export_plan(plan_id: PlanId, who: Who, note: Note,
                     format: Annotated[str, PathParam(pattern=_FORMAT, description=(
                         "geojson, gpx, kml, ics, csv (roster), summary, plan-json, html, or any "
                         "file name of the bundle; GET /plans/{id} lists them"))]) -> FileResponse:
         """One file of the plan's bundle, as a download."""
-        record = find(who, str(plan_id), "plan.export")
-        folder = ready(who, record, "plan.export")
+        record = find(who, str(plan_id), note)
+        note.detail = format
+        folder = ready(who, record)
         files = _bundle_files(str(folder))
         name = export_formats(list(files)).get(format)
         if name is None:
-            store.audit(who.key_id, who.role, "plan.export", record.plan_id, "not_found", format)
             raise ApiProblem(404, f"no export {format!r}; this plan has: " + ", ".join(_exports(str(folder))))
-        store.audit(who.key_id, who.role, "plan.export", record.plan_id, "ok", name)
+        note.detail = name
         media = _MEDIA.get(Path(name).suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return FileResponse(folder / name, media_type=media, filename=name)
+        return bundle_file(folder / name, media, filename=name)
 
     @app.delete("/plans/{plan_id}", status_code=204, tags=["plans"], response_class=Response,
                 responses=problem_responses(403, 404))
-    def delete_plan(plan_id: PlanId, who: Who) -> Response:
-        """Erase a plan and its bundles (a running job is discarded when it ends)."""
+    def delete_plan(plan_id: PlanId, who: Who, note: Note) -> Response:
+        """Erase a plan and its bundles; its job is cancelled (a running one is discarded when it ends)."""
         pid = str(plan_id)
-        need(who, "plans.delete", "plan.delete", pid)
-        if not store.delete_plan(pid):
-            store.audit(who.key_id, who.role, "plan.delete", pid, "not_found")
-            raise ApiProblem(404, f"no plan {pid}")
+        note.plan_ids = [pid]
+        need(who, "plans.delete")
+        existed = store.delete_plan(pid)
         runner.cancel(pid)
-        shutil.rmtree(config.plans_dir / pid, ignore_errors=True)
-        store.audit(who.key_id, who.role, "plan.delete", pid, "ok")
+        remove_plan_files(config.plans_dir, pid)  # a partial folder of a cut-off job too
+        if not existed:
+            raise ApiProblem(404, f"no plan {pid}")
         return Response(status_code=204)
 
     @app.get("/audit", tags=["admin"], responses=problem_responses(403))
     def read_audit(
         who: Who,
+        note: Note,
         after_id: Annotated[int, Query(ge=0, le=2**62, description="Entries after this id")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         plan_id: Annotated[uuid.UUID | None, Query()] = None,
         key_id: Annotated[str | None, Query(max_length=40)] = None,
     ) -> list[AuditOut]:
-        """The audit log, oldest first (page on with ``after_id``)."""
-        need(who, "audit", "audit.read")
+        """The audit log, oldest first (page on with ``after_id``); each entry with its chain hashes."""
+        need(who, "audit")
         entries = store.audit_entries(limit, after_id, None if plan_id is None else str(plan_id), key_id)
-        store.audit(who.key_id, who.role, "audit.read", None, "ok", f"{len(entries)} entries")
-        return [AuditOut(id=e.entry_id, at=e.at, key_id=e.key_id, role=e.role, action=e.action,
-                         plan_id=e.plan_id, outcome=e.outcome, detail=e.detail) for e in entries]
+        note.detail = f"{len(entries)} entries"
+        return [AuditOut(id=e.entry_id, **{k: v for k, v in dataclasses.asdict(e).items() if k != "entry_id"})
+                for e in entries]
 
     def key_out(k: KeyRecord) -> KeyOut:
         return KeyOut(id=k.key_id, role=k.role, name=k.name, created_at=k.created_at,
                       revoked_at=k.revoked_at)
 
     @app.post("/keys", status_code=201, tags=["admin"], responses=problem_responses(403))
-    def make_key(body: KeyIn, who: Who) -> NewKey:
-        """Make an API key; the key is in this answer and nowhere else."""
-        need(who, "keys", "key.create")
-        if body.role not in ROLES:
-            raise ApiProblem(422, f"role must be one of {', '.join(ROLES)}")
+    def make_key(body: KeyIn, who: Who, note: Note) -> NewKey:
+        """Make a viewer key; the key is in this answer and nowhere else.
+
+        Keys that read protected sites (planner) or make keys (admin) are made
+        only with ``patrols keys create`` on the server host.
+        """
+        need(who, "keys")
+        note.detail = f"asked for a {audit.one_line(body.role, 20)} key"
+        if body.role in ROLES and body.role not in API_ROLES:
+            raise ApiProblem(403, f"role: only {', '.join(API_ROLES)} keys are made over the API; make "
+                             f"{body.role} keys with `patrols keys create` on the server host")
+        if body.role not in API_ROLES:
+            raise ApiProblem(422, f"role: must be {' or '.join(API_ROLES)}",
+                             errors=[f"role: must be {' or '.join(API_ROLES)}"])
         key, record = create_key(store, body.role, body.name)
-        store.audit(who.key_id, who.role, "key.create", None, "ok", f"{record.key_id} {record.role}")
+        note.detail = f"made {record.role} key {record.key_id}"
         return NewKey(key=key, **key_out(record).model_dump())
 
     @app.get("/keys", tags=["admin"], responses=problem_responses(403))
     def list_keys(who: Who) -> list[KeyOut]:
         """Every key: id, role, name, when made and revoked."""
-        need(who, "keys", "key.list")
+        need(who, "keys")
         return [key_out(k) for k in store.list_keys()]
 
     @app.delete("/keys/{key_id}", status_code=204, tags=["admin"], response_class=Response,
                 responses=problem_responses(403, 404))
-    def revoke_key(key_id: Annotated[str, PathParam(max_length=40)], who: Who) -> Response:
+    def revoke_key(key_id: Annotated[str, PathParam(max_length=40)], who: Who, note: Note) -> Response:
         """Revoke a key; requests with it are refused from then on."""
-        need(who, "keys", "key.revoke")
+        need(who, "keys")
+        note.detail = audit.one_line(key_id, 40)
         if not store.revoke_key(key_id):
             raise ApiProblem(404, f"no active key {key_id!r}")
-        store.audit(who.key_id, who.role, "key.revoke", None, "ok", key_id)
         return Response(status_code=204)
 
     return app
 
 
+def _problem_http_protocol() -> Any:
+    """uvicorn's HTTP protocol, answering a request that is not HTTP at all with a problem, not plain text."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools missing: uvicorn's own
+        return "auto"
+    from patrols.service.middleware import API_CSP
+    from patrols.service.problems import MEDIA_TYPE, problem_body
+
+    class ProblemHttpToolsProtocol(HttpToolsProtocol):
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps(problem_body(400, f"not a valid HTTP request: {msg}", "")).encode("ascii")
+            head = [b"HTTP/1.1 400 Bad Request", b"content-type: " + MEDIA_TYPE.encode("ascii"),
+                    b"content-length: " + str(len(body)).encode("ascii"), b"connection: close",
+                    b"cache-control: no-store", b"x-content-type-options: nosniff",
+                    b"x-frame-options: DENY", b"referrer-policy: no-referrer",
+                    b"content-security-policy: " + API_CSP.encode("ascii")]
+            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+            self.transport.close()
+
+    return ProblemHttpToolsProtocol
+
+
 def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000,
-          access_log: bool = True) -> None:
+          access_log: bool = True, accept_broken_audit: bool = False) -> None:
     """Run the service under uvicorn until interrupted.
 
     Parameters
@@ -614,13 +766,21 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000,
     config
         The service's configuration.
     host, port
-        Where to listen; loopback by default.
+        Where to listen; loopback by default. A host address given here is
+        added to the config's ``allowed_hosts``.
     access_log
         Whether uvicorn logs each request.
+    accept_broken_audit
+        Start even if the audit log's chain is broken (the break is recorded).
     """
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
-    app = create_app(config)
-    log.info("data in %s; areas: %s", config.data_dir.resolve(), ", ".join(config.areas))
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+    name = host.strip("[]").lower()
+    if name not in ("0.0.0.0", "::", "") and name not in config.allowed_hosts:
+        config = dataclasses.replace(config, allowed_hosts=(*config.allowed_hosts, name))
+    app = create_app(config, accept_broken_audit=accept_broken_audit)
+    log.info("data in %s; areas: %s; answering to hosts: %s", config.data_dir.resolve(),
+             ", ".join(config.areas), ", ".join(config.allowed_hosts))
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", server_header=False,
+                http=_problem_http_protocol())

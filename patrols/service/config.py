@@ -5,7 +5,12 @@ A server config is a small TOML file; paths in it are relative to the file::
     data = "service-data"          # folder for patrols.db and the plan bundles
     workers = 2                    # plan jobs run at once (default: one per core)
     queue = 8                      # plan jobs that may wait; more answer 429
+    jobs_per_key = 2               # plan jobs one key may have queued or running; more answer 429
     max_body_bytes = 16384         # larger request bodies answer 413
+    allowed_hosts = ["localhost", "127.0.0.1", "::1"]   # Host headers answered; others get 400
+    weeks_ahead = 12               # a plan's week starts at most this many weeks after today,
+    weeks_back = 52                # at least this many before today,
+    weeks_after_data = 12          # or between the area's first incident and this long after its last
 
     [areas]                        # name in the API -> area.toml
     westminster = "../data/westminster/area.toml"
@@ -29,6 +34,8 @@ DEMO_AREA = REPO_ROOT / "data" / "westminster" / "area.toml"
 DEFAULT_DATA = Path("patrols-service")
 AREA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DB_NAME = "patrols.db"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+_HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]+)$")
 
 
 def _cores() -> int:
@@ -54,6 +61,17 @@ class ServiceConfig:
         Plan jobs that may wait beyond those running before new ones are refused (429).
     max_body_bytes
         Largest request body accepted (413 beyond).
+    jobs_per_key
+        Plan jobs one key may have queued or running at once (429 beyond), so
+        one planner cannot fill the queue for everyone.
+    allowed_hosts
+        Host names (``Host`` header, without the port) the service answers;
+        ``*.example.org`` matches any name under it, ``*`` every name. Others
+        are refused (400), against DNS rebinding. Default: loopback names.
+    weeks_ahead, weeks_back, weeks_after_data
+        The weeks ``POST /plans`` accepts: starting from ``weeks_back`` weeks
+        before today to ``weeks_ahead`` weeks after it, or from the first month
+        of the area's incidents to ``weeks_after_data`` weeks after the last.
     """
 
     data_dir: Path = DEFAULT_DATA
@@ -61,6 +79,11 @@ class ServiceConfig:
     workers: int = field(default_factory=_cores)
     queue: int = 8
     max_body_bytes: int = 16 * 1024
+    jobs_per_key: int = 2
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    weeks_ahead: int = 12
+    weeks_back: int = 52
+    weeks_after_data: int = 12
 
     @property
     def db_path(self) -> Path:
@@ -73,11 +96,25 @@ class ServiceConfig:
         return self.data_dir / "plans"
 
 
-def _positive_int(path: Path, doc: dict[str, Any], key: str, default: int) -> int:
+def _positive_int(path: Path, doc: dict[str, Any], key: str, default: int, least: int = 1) -> int:
     value = doc.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InputError(path, "must be a whole number of at least 1", field=key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise InputError(path, f"must be a whole number of at least {least}", field=key)
     return value
+
+
+def _hosts(path: Path, doc: dict[str, Any]) -> tuple[str, ...]:
+    value = doc.get("allowed_hosts", list(LOOPBACK_HOSTS))
+    if not isinstance(value, list) or not value:
+        raise InputError(path, 'list at least one host name, e.g. ["patrols.example.org"]',
+                         field="allowed_hosts")
+    hosts = []
+    for item in value:
+        name = item.strip().lower().strip("[]") if isinstance(item, str) else ""
+        if not _HOST.match(name):
+            raise InputError(path, f"not a host name: {item!r}", field="allowed_hosts")
+        hosts.append(name)
+    return tuple(hosts)
 
 
 def load_config(path: str | Path | None = None, data_dir: str | Path | None = None) -> ServiceConfig:
@@ -104,7 +141,8 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
         doc = tomllib.loads(toml.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(toml, f"not valid TOML: {exc}") from None
-    known = {"data", "workers", "queue", "max_body_bytes", "areas"}
+    known = {"data", "workers", "queue", "max_body_bytes", "areas", "jobs_per_key", "allowed_hosts",
+             "weeks_ahead", "weeks_back", "weeks_after_data"}
     for key in doc:
         if key not in known:
             raise InputError(toml, f"unknown key (known: {', '.join(sorted(known))})", field=key)
@@ -126,4 +164,9 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
         workers=_positive_int(toml, doc, "workers", _cores()),
         queue=_positive_int(toml, doc, "queue", 8),
         max_body_bytes=_positive_int(toml, doc, "max_body_bytes", 16 * 1024),
+        jobs_per_key=_positive_int(toml, doc, "jobs_per_key", 2),
+        allowed_hosts=_hosts(toml, doc),
+        weeks_ahead=_positive_int(toml, doc, "weeks_ahead", 12, least=0),
+        weeks_back=_positive_int(toml, doc, "weeks_back", 52, least=0),
+        weeks_after_data=_positive_int(toml, doc, "weeks_after_data", 12, least=0),
     )

@@ -7,15 +7,27 @@ redaction of the product (:func:`patrols.outputs.redaction.redact`, the same as
 
 Each worker process keeps the road network and incidents of the areas it has
 planned, so only the first job of an area pays for loading them.
+
+Workers never outlive the service: each asks the kernel to kill it when the
+thread that started it ends (``PR_SET_PDEATHSIG`` on Linux; all workers are
+started by one thread that lives as long as the pool) and also checks its
+parent every 0.2 s, and before it moves a finished bundle into place. A worker
+of a server that was killed therefore writes nothing more. A job is cancelled
+when its plan is deleted; a clean shutdown stops the workers and marks the jobs
+they had failed at once.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
+import sys
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from patrols import defaults
 from patrols.errors import PatrolsError
 from patrols.plan import Plan
+from patrols.service.files import make_private, partial_dir, private_dir, remove_plan_files
 from patrols.service.store import Store
 
 if TYPE_CHECKING:
@@ -33,6 +46,9 @@ if TYPE_CHECKING:
 
 FULL = "full"
 VIEWER = "viewer"
+SHUTDOWN_ERROR = "stopped by a shutdown of the service before it finished"
+PARENT_POLL_S = 0.2
+_PR_SET_PDEATHSIG = 1
 
 Summaries = tuple[dict[str, Any], dict[str, Any]]
 
@@ -55,10 +71,62 @@ class QueueFull(Exception):
     """Every worker is busy and the queue holds as many jobs as it may."""
 
 
+class KeyBusy(QueueFull):
+    """The key already has as many jobs queued or running as one key may."""
+
+
+# Per worker process: the service's pid, set when the worker starts.
+_PARENT: int | None = None
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent:  # re-parented: the service is gone
+            _kill_self()
+
+
+def start_worker(parent: int) -> None:
+    """Set up a worker process of the pool: end with the service, write private files, ignore Ctrl-C.
+
+    Parameters
+    ----------
+    parent
+        The service's process id.
+    """
+    global _PARENT
+    _PARENT = parent
+    os.umask(0o077)
+    # Ctrl-C reaches the whole process group; the service stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watch below still works
+            pass
+    if os.getppid() != parent:  # the service died before the signal was asked for
+        _kill_self()
+    threading.Thread(target=_watch_parent, args=(parent,), name="patrols-parent-watch", daemon=True).start()
+
+
+def parent_alive() -> bool:
+    """Whether the service that started this worker is still running (``True`` outside a worker)."""
+    return _PARENT is None or os.getppid() == _PARENT
+
+
 def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact: bool = False,
                        tile_url: str | None = None,
-                       clearance_m: float = defaults.REDACTION_CLEARANCE_M) -> Summaries:
+                       clearance_m: float = defaults.REDACTION_CLEARANCE_M,
+                       still_wanted: Callable[[], bool] | None = None) -> Summaries:
     """Write the full and the viewer bundle of a plan to ``out_dir``, all or nothing.
+
+    They are written to ``.<id>.partial`` beside it, made private (``0700`` and
+    ``0600``), and renamed into place only if ``still_wanted`` says so.
 
     Parameters
     ----------
@@ -74,6 +142,9 @@ def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact
         The area's map tiles, if any.
     clearance_m
         The area's redaction clearance around protected sites.
+    still_wanted
+        Asked just before the bundles are moved into place; when it says no
+        (the plan was deleted, the service is gone) they are removed instead.
 
     Returns
     -------
@@ -85,13 +156,17 @@ def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact
     from patrols.outputs.summary import summarize
 
     out = Path(out_dir)
-    partial = out.with_name(f".{out.name}.partial")
+    partial = partial_dir(out)
     shutil.rmtree(partial, ignore_errors=True)
     seen = redact_plan(plan, network, clearance_m)
     full = seen if redact else plan
     try:
+        private_dir(partial)
         write_bundle(full, partial / FULL, tile_url=tile_url)
         write_bundle(seen, partial / VIEWER, tile_url=tile_url)
+        make_private(partial)
+        if still_wanted is not None and not still_wanted():
+            raise PatrolsError("the plan was deleted, or the service stopped, while it was made")
         os.replace(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -120,6 +195,8 @@ def make_plan(job: PlanJob) -> Summaries:
     from patrols.planning import plan_week
 
     store = _STORES.get(job.db_path) or _STORES.setdefault(job.db_path, Store(job.db_path))
+    if not parent_alive():
+        raise PatrolsError("the service stopped before the plan started")
     if not store.mark_running(job.plan_id):
         raise PatrolsError("the plan was deleted before it started")
     from patrols.inputs import load_area_data
@@ -130,8 +207,13 @@ def make_plan(job: PlanJob) -> Summaries:
     # The service already runs one job per core, so each plans its days in one process.
     plan = plan_week(data.area, data.network, data.incidents, job.week, seed=job.seed,
                      time_limit_s=job.time_limit_s, tension=data.tension, events=data.events, workers=1)
+
+    def still_wanted() -> bool:
+        record = store.plan(job.plan_id)
+        return parent_alive() and record is not None and record.status == "running"
+
     return write_plan_bundles(plan, data.network, job.out_dir, job.redact, data.area.tile_url,
-                              data.area.settings.redaction_clearance_m)
+                              data.area.settings.redaction_clearance_m, still_wanted)
 
 
 def _reason(exc: BaseException) -> str:
@@ -141,6 +223,15 @@ def _reason(exc: BaseException) -> str:
         return "the plan's worker process stopped unexpectedly"
     first = str(exc).splitlines()[0] if str(exc) else ""
     return f"planning failed: {type(exc).__name__}: {first}"[:500]
+
+
+@dataclass
+class _Pending:
+    job: PlanJob
+    owner: str
+    future: Future[Summaries] | None = None
+    discarded: bool = False
+    """Its plan was deleted: it no longer counts against its key."""
 
 
 class JobRunner:
@@ -160,96 +251,155 @@ class JobRunner:
         Makes what runs ``planner``: a pool of ``workers`` spawned processes
         unless given. Made on the first job, and again after a shutdown, so an
         app that is started and stopped more than once keeps working.
+    per_key
+        Jobs one key may have queued or running at once.
     """
 
     def __init__(self, store: Store, workers: int, queue: int,
                  planner: Callable[[PlanJob], Summaries] = make_plan,
-                 executor: Callable[[], Executor] | None = None) -> None:
+                 executor: Callable[[], Executor] | None = None, per_key: int = 2) -> None:
         self.store = store
         self.workers = workers
         self.capacity = workers + queue
+        self.per_key = per_key
         self._planner = planner
         self._make_executor = executor or self._new_pool
         self._executor: Executor | None = None
+        # Every worker process is started from this one thread, which lives as
+        # long as the runner: a worker's parent-death signal is tied to the
+        # thread that started it, and a request thread may end at any time.
+        self._starter: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._pending: dict[str, Future[Summaries]] = {}
+        self._pending: dict[str, _Pending] = {}
         self._stopping = False
 
     def _new_pool(self) -> Executor:
         # Spawn, not fork: the server has threads, and a forked child of a
         # threaded process can inherit a lock held by a thread that is not copied.
-        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                   initializer=start_worker, initargs=(os.getpid(),))
 
     @property
     def pending(self) -> int:
         """Jobs accepted and not yet finished (running or waiting)."""
         return len(self._pending)
 
-    def submit(self, job: PlanJob, accept: Callable[[], Any]) -> None:
+    def pending_for(self, owner: str) -> int:
+        """Jobs of one key accepted and not yet finished, not counting those of deleted plans."""
+        return sum(1 for p in self._pending.values() if p.owner == owner and not p.discarded)
+
+    def _start(self, job: PlanJob) -> Future[Summaries]:
+        if self._starter is None:
+            self._starter = ThreadPoolExecutor(1, thread_name_prefix="patrols-pool")
+        if self._executor is None:
+            self._executor, self._stopping = self._make_executor(), False
+        executor = self._executor
+        try:
+            return self._starter.submit(executor.submit, self._planner, job).result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool refuses all work
+            # from then on, so start a fresh one rather than fail every job.
+            self._executor = self._make_executor()
+            return self._starter.submit(self._executor.submit, self._planner, job).result()
+
+    def submit(self, job: PlanJob, accept: Callable[[], Any], owner: str = "") -> None:
         """Take a job if there is room, calling ``accept`` (which records it) first.
+
+        Parameters
+        ----------
+        job
+            The job.
+        accept
+            Records the job (as queued); called only once the job has room.
+        owner
+            The key id that asked for it, for the per-key limit.
 
         Raises
         ------
         QueueFull
             When as many jobs are pending as the runner allows.
+        KeyBusy
+            When ``owner`` already has as many jobs pending as one key may.
         """
         with self._lock:
             if len(self._pending) >= self.capacity:
                 raise QueueFull
+            if self.pending_for(owner) >= self.per_key:
+                raise KeyBusy
             accept()
+            pending = self._pending[job.plan_id] = _Pending(job, owner)
             try:
-                if self._executor is None:
-                    self._executor, self._stopping = self._make_executor(), False
-                try:
-                    future = self._executor.submit(self._planner, job)
-                except BrokenProcessPool:
-                    # A worker died (killed, out of memory): the pool refuses all work
-                    # from then on, so start a fresh one rather than fail every job.
-                    self._executor = self._make_executor()
-                    future = self._executor.submit(self._planner, job)
+                pending.future = self._start(job)
             except BaseException as exc:
+                self._pending.pop(job.plan_id, None)
                 self.store.fail_plan(job.plan_id, _reason(exc))
                 raise
-            self._pending[job.plan_id] = future
-        future.add_done_callback(lambda f: self._done(job, f))
+        pending.future.add_done_callback(lambda f: self._done(job, f))
 
     def _done(self, job: PlanJob, future: Future[Summaries]) -> None:
         with self._lock:
             self._pending.pop(job.plan_id, None)
         if future.cancelled():
-            self.store.fail_plan(job.plan_id, "cancelled before it started")
+            reason = SHUTDOWN_ERROR if self._stopping else "cancelled before it started"
+            self.store.fail_plan(job.plan_id, reason)
+            remove_plan_files(Path(job.out_dir).parent, job.plan_id)
             return
         exc = future.exception()
         if exc is not None:
-            reason = ("stopped by a shutdown of the service before it finished" if self._stopping
-                      else _reason(exc))
+            reason = SHUTDOWN_ERROR if self._stopping else _reason(exc)
             if not self.store.fail_plan(job.plan_id, reason):
-                shutil.rmtree(job.out_dir, ignore_errors=True)
+                remove_plan_files(Path(job.out_dir).parent, job.plan_id)
             return
         full, seen = future.result()
         if not self.store.finish_plan(job.plan_id, full, seen):
-            # Deleted while it ran: its bundles must not outlive it.
-            shutil.rmtree(job.out_dir, ignore_errors=True)
+            # Deleted (or failed by a shutdown) while it ran: its bundles must not outlive it.
+            remove_plan_files(Path(job.out_dir).parent, job.plan_id)
 
     def cancel(self, plan_id: str) -> None:
-        """Cancel a job that has not started; a running one finishes and is then discarded."""
-        future = self._pending.get(plan_id)
-        if future is not None:
-            future.cancel()
+        """Cancel the job of a deleted plan.
+
+        A job still waiting never starts (if it has already been handed to a
+        worker, the worker finds its plan gone and stops); a running one is
+        discarded when it ends, without moving its bundles into place. Either
+        way it stops counting against its key at once.
+        """
+        with self._lock:
+            pending = self._pending.get(plan_id)
+            if pending is None:
+                return
+            pending.discarded = True
+        if pending.future is not None:
+            pending.future.cancel()
 
     def shutdown(self) -> None:
-        """Stop the workers; the jobs they had are marked failed."""
+        """Stop the workers and wait for them to end; the jobs they had are marked failed at once."""
         with self._lock:
             executor, self._executor = self._executor, None
+            starter, self._starter = self._starter, None
             self._stopping = True
-        if executor is None:
-            return
-        for future in list(self._pending.values()):
-            future.cancel()
+            cut_off = list(self._pending.values())
+        for pending in cut_off:
+            if pending.future is not None:
+                pending.future.cancel()
+        processes = []
         if isinstance(executor, ProcessPoolExecutor):
             # A running plan can take minutes; the service must not wait for it to
             # stop. Python 3.11 has no public way to end pool workers (3.14 adds
             # terminate_workers), hence the private attribute, guarded.
-            for process in list((getattr(executor, "_processes", None) or {}).values()):
+            processes = list((getattr(executor, "_processes", None) or {}).values())
+            for process in processes:
                 process.terminate()
-        executor.shutdown(wait=False, cancel_futures=True)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(1)
+        # Marked now, not when the pool gets round to reporting the stopped
+        # workers: the process may be gone by then.
+        for pending in cut_off:
+            if self.store.fail_plan(pending.job.plan_id, SHUTDOWN_ERROR):
+                remove_plan_files(Path(pending.job.out_dir).parent, pending.job.plan_id)
+        if starter is not None:
+            starter.shutdown(wait=False)

@@ -3,20 +3,40 @@
 A key reads ``pk_<key id>.<secret>``. The key id is public: it names the key in
 lists and in the audit log. The secret is 32 random bytes; only its SHA-256 is
 stored, and a presented secret is compared with ``hmac.compare_digest`` so the
-time taken does not tell how much of it was right. A key is shown once, when
-it is made.
+time taken does not tell how much of it was right. An unknown key id is looked
+up, hashed and compared exactly as a known one is (against a decoy), so the
+time taken does not tell whether the id exists either. A key is shown once,
+when it is made.
+
+Keys that can read protected sites (planner) or make keys (admin) are made only
+by ``patrols keys create`` on the server host; over the API an admin makes
+viewer keys only (:data:`API_ROLES`). A key's name is one printable line
+(:func:`check_name`), so ``patrols keys list`` shows one line per key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
+from patrols.errors import InputError
 from patrols.service.store import KeyRecord, Store
 
 ROLES = ("admin", "planner", "viewer")
+API_ROLES = ("viewer",)
+"""The roles whose keys an admin may make over the API: none that reads protected sites."""
+NAME_MAX = 80
+# One printable line: no control character (C0, DEL, C1: newline, tab, escape),
+# no line or paragraph separator, no bidirectional or zero-width format
+# character that could make one name look like another or like a second line,
+# and no lone surrogate. Written so Python and JSON Schema (ECMA) read it alike.
+NAME_PATTERN = (r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                r"\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]{0,80}$")
+_NAME = re.compile(NAME_PATTERN)
+_KEY_ID = re.compile(r"^[0-9a-f]{12}$")
 
 # What each role may do. Admins run the service (keys, areas, the audit log)
 # and may erase plans, but read plans only as a viewer does: running the
@@ -48,7 +68,40 @@ class Caller:
 
 
 def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def name_problem(name: object) -> str | None:
+    """What is wrong with a key name, in words, or ``None`` if it is one printable line of at most 80."""
+    if not isinstance(name, str):
+        return "must be text"
+    if len(name) > NAME_MAX:
+        return f"must be at most {NAME_MAX} characters"
+    if not _NAME.fullmatch(name):
+        return "must be one printable line (no newline, tab, control or invisible formatting character)"
+    return None
+
+
+def check_name(name: str) -> str:
+    """A key name, checked: one printable line of at most 80 characters.
+
+    Raises
+    ------
+    InputError
+        Naming the field ``name``.
+    """
+    problem = name_problem(name)
+    if problem is not None:
+        raise InputError("key", problem, field="name")
+    return name
+
+
+def claimed_key_id(presented: str) -> str | None:
+    """The key id a presented key claims, if it is well formed (12 hex digits), whether or not it exists."""
+    if not presented.startswith(_PREFIX):
+        return None
+    key_id = presented[len(_PREFIX):].partition(".")[0]
+    return key_id if _KEY_ID.match(key_id) else None
 
 
 def create_key(store: Store, role: str, name: str = "") -> tuple[str, KeyRecord]:
@@ -69,7 +122,8 @@ def create_key(store: Store, role: str, name: str = "") -> tuple[str, KeyRecord]
         The key itself (shown once, never stored) and its stored record.
     """
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise InputError("key", f"must be one of {', '.join(ROLES)}, not {role!r}", field="role")
+    check_name(name)
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     record = store.add_key(key_id, role, name, _hash(secret))
@@ -93,11 +147,9 @@ def authenticate(store: Store, presented: str) -> Caller | None:
     if not presented.startswith(_PREFIX) or "." not in presented or len(presented) > 200:
         return None
     key_id, _, secret = presented[len(_PREFIX):].partition(".")
-    record = store.key(key_id)
-    # Hash even when the id is unknown, so a miss takes as long as a wrong secret.
-    digest = _hash(secret)
-    if record is None or record.revoked_at is not None:
-        return None
-    if not hmac.compare_digest(digest, record.secret_sha256):
-        return None
-    return Caller(record.key_id, record.role)
+    # The same steps whether or not the id exists: one lookup (a decoy when it
+    # does not), one hash, one comparison, and the verdict only at the end.
+    record = store.key_or_decoy(key_id)
+    matches = hmac.compare_digest(_hash(secret), record.secret_sha256)
+    accepted = matches & (record.key_id == key_id) & (record.revoked_at is None)
+    return Caller(record.key_id, record.role) if accepted else None

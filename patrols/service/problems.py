@@ -25,7 +25,7 @@ _TITLES = {
     400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 409: "Conflict", 413: "Request body too large",
     415: "Unsupported media type", 422: "Invalid request", 429: "Too many plan jobs",
-    500: "Internal server error",
+    500: "Internal server error", 503: "Service unavailable",
 }
 log = logging.getLogger("patrols.service")
 
@@ -52,13 +52,17 @@ class ApiProblem(Exception):
         What went wrong, in plain words.
     headers
         Extra response headers (e.g. ``WWW-Authenticate``).
+    errors
+        One line per bad field (``week: ...``), for a request that did not validate.
     """
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None,
+                 errors: list[str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = headers
+        self.errors = errors
 
 
 def _slug(status: int) -> str:
@@ -95,17 +99,26 @@ def _field_error(err: dict[str, Any]) -> str:
     return f"{where}: {err.get('msg', 'invalid')}"
 
 
+def _noted(request: Request, detail: str) -> str:
+    # The request's audit entry says why it was refused, unless the route said more.
+    note = getattr(request.state, "audit", None)
+    if note is not None and not note.detail:
+        note.detail = detail
+    return detail
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` answer as ``application/problem+json``."""
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, request.url.path, headers=exc.headers)
+        return problem_response(exc.status, _noted(request, exc.detail), request.url.path, exc.errors,
+                                headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [_field_error(e) for e in exc.errors()]
-        return problem_response(422, "the request is not valid: " + "; ".join(errors[:5]),
+        return problem_response(422, _noted(request, "the request is not valid: " + "; ".join(errors[:5])),
                                 request.url.path, errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -124,7 +137,8 @@ def install_problem_handlers(app: FastAPI) -> None:
                               for m in getattr(route, "methods", None) or ()})
             headers["Allow"] = ", ".join(allowed)
             detail = f"{request.method} is not allowed here; use {' or '.join(allowed)}"
-        return problem_response(exc.status_code, detail, request.url.path, headers=headers or None)
+        return problem_response(exc.status_code, _noted(request, detail), request.url.path,
+                                headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

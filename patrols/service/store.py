@@ -2,24 +2,29 @@
 
 Each thread keeps its own connection (SQLite connections are not shared across
 threads); WAL mode lets the many readers of a busy service read while a plan
-job or an audit entry is written. The audit table refuses UPDATE and DELETE by
-triggers, so no code path of the service, nor a careless hand at the SQL
-prompt, can rewrite what was recorded.
+job or an audit entry is written. The audit log is a hash chain kept by
+:mod:`patrols.service.audit`. The database file is ``0600`` in a ``0700``
+folder (SQLite makes its ``-wal`` and ``-shm`` files with the database's mode).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from patrols.service import audit
+from patrols.service.audit import AuditEntry, AuditLog, AuditRecord, utc_now
+from patrols.service.files import FILE_MODE, private_dir, private_file
+
+SCHEMA_VERSION = 2
 PLAN_STATUSES = ("queued", "running", "done", "failed")
 UNFINISHED = ("queued", "running")
 RESTART_ERROR = "cut off by a restart of the service before it finished"
@@ -50,27 +55,13 @@ CREATE TABLE IF NOT EXISTS plans (
     summary_viewer TEXT
 );
 CREATE INDEX IF NOT EXISTS plans_by_created ON plans (created_at DESC);
-CREATE TABLE IF NOT EXISTS audit (
-    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    key_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    action TEXT NOT NULL,
-    plan_id TEXT,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
+-- One revoked key that no secret hashes to: what a lookup of an unknown key id
+-- reads instead, so it does the same work as a lookup of a known one.
+CREATE TABLE IF NOT EXISTS key_decoy (
+    key_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL, revoked_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_by_plan ON audit (plan_id);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
-
-
-def utc_now() -> str:
-    """The time now in UTC, ISO 8601 to the millisecond with a ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -106,20 +97,6 @@ class PlanRecord:
     summary_viewer: str | None
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One line of the audit log: who did what to which plan, when, and how it went."""
-
-    entry_id: int
-    at: str
-    key_id: str
-    role: str
-    action: str
-    plan_id: str | None
-    outcome: str
-    detail: str
-
-
 def _plan(row: sqlite3.Row) -> PlanRecord:
     return PlanRecord(
         plan_id=row["plan_id"], area=row["area"], week=row["week"], seed=row["seed"],
@@ -141,12 +118,24 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):  # made by an older version, or by hand
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                os.chmod(side, FILE_MODE)
         self._local = threading.local()
         db = self._db()
         # executescript commits on its own; each statement is idempotent.
         db.executescript(_SCHEMA)
+        if db.execute("SELECT COUNT(*) FROM key_decoy").fetchone()[0] == 0:
+            db.execute("INSERT INTO key_decoy VALUES ('', 'viewer', 'decoy', ?, ?, ?)",
+                       (secrets.token_hex(32), utc_now(), utc_now()))
+        moved = audit.create_schema(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.audit_log = AuditLog(self.path)
+        if moved:
+            self.audit(audit.HOST, audit.HOST, "audit.chain_started", None, "ok", moved)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -191,6 +180,20 @@ class Store:
         """The key with this id, revoked or not, or ``None``."""
         row = self._db().execute("SELECT * FROM keys WHERE key_id = ?", (key_id,)).fetchone()
         return None if row is None else KeyRecord(**dict(row))
+
+    def key_or_decoy(self, key_id: str) -> KeyRecord:
+        """The key with this id, or a decoy that matches no secret, found and built the same way.
+
+        An unknown id costs what a known one does (one index search, one row
+        read from a table, one record built), so the time of a refusal does not
+        tell whether the id exists. The decoy's ``key_id`` is empty and it is
+        revoked.
+        """
+        row = self._db().execute(
+            "SELECT key_id, role, name, secret_sha256, created_at, revoked_at FROM keys WHERE key_id = ? "
+            "UNION ALL SELECT key_id, role, name, secret_sha256, created_at, revoked_at FROM key_decoy "
+            "LIMIT 1", (key_id,)).fetchone()
+        return KeyRecord(**dict(row))
 
     def list_keys(self) -> list[KeyRecord]:
         """Every key, oldest first."""
@@ -266,6 +269,10 @@ class Store:
                              (utc_now(), error, plan_id))
         return cur.rowcount == 1
 
+    def done_plan_ids(self) -> list[str]:
+        """The ids of every plan that is done (whose bundles are kept)."""
+        return [r[0] for r in self._db().execute("SELECT plan_id FROM plans WHERE status = 'done'")]
+
     def fail_unfinished(self, error: str = RESTART_ERROR) -> list[str]:
         """Mark every queued or running plan failed: what a restart does to jobs it cut off."""
         with self._tx() as db:
@@ -284,23 +291,11 @@ class Store:
     # Audit ------------------------------------------------------------------
 
     def audit(self, key_id: str, role: str, action: str, plan_id: str | None, outcome: str,
-              detail: str = "") -> None:
-        """Append one entry to the audit log."""
-        self._db().execute(
-            "INSERT INTO audit (at, key_id, role, action, plan_id, outcome, detail) VALUES (?,?,?,?,?,?,?)",
-            (utc_now(), key_id, role, action, plan_id, outcome, detail))
+              detail: str = "", client: str = "") -> AuditEntry:
+        """Append one entry to the audit log (see :class:`patrols.service.audit.AuditLog`)."""
+        return self.audit_log.append([AuditRecord(key_id, role, action, plan_id, outcome, detail, client)])[0]
 
     def audit_entries(self, limit: int, after_id: int = 0, plan_id: str | None = None,
                       key_id: str | None = None) -> list[AuditEntry]:
         """Entries after ``after_id``, oldest first, optionally for one plan or one key."""
-        where, args = ["entry_id > ?"], [after_id]
-        if plan_id is not None:
-            where.append("plan_id = ?")
-            args.append(plan_id)
-        if key_id is not None:
-            where.append("key_id = ?")
-            args.append(key_id)
-        rows = self._db().execute(
-            f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY entry_id LIMIT ?",
-            [*args, limit]).fetchall()
-        return [AuditEntry(**dict(r)) for r in rows]
+        return self.audit_log.entries(limit, after_id, plan_id, key_id)
