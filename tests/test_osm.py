@@ -28,8 +28,6 @@ LEEDS = Path(__file__).parent / "data" / "leeds" / "its_leeds_network.osm.bz2"
 OAKHAM = shapely.box(-0.7286 - 0.0148, 52.6728 - 0.009, -0.7286 + 0.0148, 52.6728 + 0.009)
 TO_UTM = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32630", always_xy=True)
 
-needs_rutland = pytest.mark.usefixtures()  # the extract is bundled: a missing file fails
-
 
 def _mode_graph(graph: nx.MultiDiGraph, mode: str) -> nx.MultiDiGraph:
     keep = [(u, v, k) for u, v, k, ok in graph.edges(keys=True, data=mode) if ok]
@@ -89,7 +87,6 @@ def test_way_networks(tags, expected):
 # --- Rutland PBF clipped around Oakham -----------------------------------------------------------
 
 
-@needs_rutland
 def test_clip_keeps_only_nodes_inside_the_buffered_boundary(oakham):
     outside = _metres_outside_box(oakham, OAKHAM)
     assert len(oakham) > 300
@@ -102,7 +99,6 @@ def test_clip_keeps_only_nodes_inside_the_buffered_boundary(oakham):
     assert len(smaller) < len(oakham)
 
 
-@needs_rutland
 def test_both_modes_and_highway_classes(oakham):
     edges = list(oakham.edges(keys=True, data=True))
     assert all(type(d["car"]) is bool and type(d["foot"]) is bool for *_, d in edges)
@@ -123,7 +119,6 @@ def test_both_modes_and_highway_classes(oakham):
             assert any(b["foot"] and not b["car"] for b in oakham.get_edge_data(v, u).values())
 
 
-@needs_rutland
 def test_lengths_and_osmnx_attributes(oakham):
     assert oakham.graph["crs"] == "epsg:4326" and oakham.graph["simplified"] is True
     lengths = np.array([d for *_, d in oakham.edges(data="length")], dtype=float)
@@ -148,7 +143,6 @@ def _oneway_yes_ways_in(path: Path, box) -> dict[int, list[int]]:
     return found
 
 
-@needs_rutland
 def test_oneway_streets_are_one_way_by_car_and_two_way_on_foot(oakham):
     ways = _oneway_yes_ways_in(RUTLAND, OAKHAM)
     assert ways, "Oakham has one-way streets"
@@ -189,7 +183,6 @@ def _write_network_xml(src: Path, network: str, area, out: Path) -> None:
         writer.close()
 
 
-@needs_rutland
 @pytest.mark.parametrize("network", ["drive", "walk"])
 def test_matches_osmnx_pipeline_on_the_clip(network, oakham, tmp_path):
     """OSMnx itself (graph_from_xml + truncate + simplify) on the same ways gives the same network."""
@@ -241,7 +234,6 @@ def _same_graph(a: nx.MultiDiGraph, b: nx.MultiDiGraph) -> bool:
     )
 
 
-@needs_rutland
 def test_cache_hit_is_fast_and_the_same_graph(tmp_path):
     start = time.perf_counter()
     cold = read_osm_graph(RUTLAND, boundary=OAKHAM, cache_dir=tmp_path)
@@ -261,7 +253,6 @@ def test_cache_hit_is_fast_and_the_same_graph(tmp_path):
     assert osm._cache_key(RUTLAND, OAKHAM, 500.0) != osm._cache_key(RUTLAND, None, 500.0)
 
 
-@needs_rutland
 def test_default_cache_dir_avoids_read_only_data(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     if not osm._writable(RUTLAND.parent):  # shared data has no write bits (even for root)
