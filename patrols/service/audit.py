@@ -106,6 +106,19 @@ class BrokenAuditLog(PatrolsError):
     """The audit log's chain is broken: an entry was changed, inserted or removed."""
 
 
+
+def open_db(path: str | Path, synchronous: str) -> sqlite3.Connection:
+    """A connection to the service's database as the store and the audit log use it.
+
+    Autocommit (each statement commits unless wrapped in ``BEGIN``), WAL mode (readers
+    go on while a writer writes), rows by name, and the given ``synchronous`` level.
+    """
+    db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute(f"PRAGMA synchronous = {synchronous}")
+    return db
+
 @dataclass(frozen=True)
 class AuditRecord:
     """What one audit entry says, before it is given its id, time and place in the chain."""
@@ -281,12 +294,8 @@ class AuditLog:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.db_path, timeout=10.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode = WAL")
             # The audit entry of a request is on disk before the request is answered.
-            db.execute("PRAGMA synchronous = FULL")
-            self._local.db = db
+            db = self._local.db = open_db(self.db_path, "FULL")
         return db
 
     def append(self, records: Sequence[AuditRecord]) -> list[AuditEntry]:

@@ -140,13 +140,9 @@ class Store:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            # Autocommit mode: each statement commits unless wrapped in _tx's BEGIN.
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode is durable across a crash of the process, and
-            # keeps an fsync off the path of every audited read.
-            db.execute("PRAGMA synchronous = NORMAL")
+            # NORMAL in WAL mode is durable across a crash of the process, and keeps an
+            # fsync off the path of every read (the audit log has its own, synchronous one).
+            db = audit.open_db(self.path, "NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
             self._local.db = db
         return db
