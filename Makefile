@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 # Leaflet for map.html, from the npm registry (inlined into the page, never committed).
 ASSETS := node_modules/.package-lock.json
 
-.PHONY: demo test bench bench-scale lint setup clean browser
+.PHONY: demo test bench bench-scale lint setup clean browser gdal
 
 setup: $(STAMP) $(ASSETS)
 
@@ -38,10 +38,21 @@ browser:
 	      echo "patrols: could not install chromium; the browser test will skip"; \
 	  else echo "patrols: no chromium and cannot install it here; the browser test will skip"; fi; }
 
+# GDAL's command-line tools (Debian's gdal-bin: ogrinfo) for the GIS tests, which read plan.gpkg, plan.geojson,
+# plan.kml and the dispatch files as a GIS would: the same rule as for Chromium.
+gdal:
+	@command -v ogrinfo >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing gdal-bin for the GIS tests"; \
+	    { apt-get install -y --no-install-recommends gdal-bin || { apt-get update && \
+	      apt-get install -y --no-install-recommends gdal-bin; }; } >/dev/null 2>&1 || \
+	      echo "patrols: could not install gdal-bin; the ogrinfo tests will skip"; \
+	  else echo "patrols: no ogrinfo and cannot install gdal-bin here; the ogrinfo tests will skip"; fi; }
+
 demo: $(STAMP) $(ASSETS)
 	$(VENV)/bin/patrols demo
 
-test: $(STAMP) $(ASSETS) browser
+test: $(STAMP) $(ASSETS) browser gdal
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

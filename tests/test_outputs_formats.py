@@ -56,8 +56,8 @@ def test_roster_columns_and_british_national_grid(plan: Plan) -> None:
     from pyproj import Transformer
 
     rows = list(csv.DictReader(io.StringIO(roster_csv(plan))))
-    assert list(rows[0]) == ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref", "lat", "lon",
-                             "easting", "northing"] == COLUMNS
+    assert list(rows[0]) == ["unit", "date", "shift", "seq", "arrive", "depart", "kind", "ref", "place",
+                             "lat", "lon", "easting", "northing"] == COLUMNS
     stops = [(r, s) for r in plan.routes for s in r.stops]
     assert len(rows) == len(stops)
     back = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
@@ -154,8 +154,8 @@ def test_kml_valid_ogc22_and_read_back_equal(plan: Plan) -> None:
     for route in plan.routes:
         coords = by_key[route.key].findtext("k:LineString/k:coordinates", namespaces=K).split()
         assert [tuple(map(float, c.split(","))) for c in coords] == list(route.path)
-    read = [{d.get("name"): d.findtext("k:value", default="", namespaces=K)
-             for d in m.findall("k:ExtendedData/k:Data", K)} for m in points]
+    read = [{d.get("name"): d.text for d in m.findall("k:ExtendedData/k:SchemaData/k:SimpleData", K)}
+            for m in points]
     want = [stop_fields(r, s) for r in sorted(plan.routes, key=lambda r: (r.start, r.unit_id))
             for s in r.stops[1:-1]]
     assert read == want

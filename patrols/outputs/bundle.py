@@ -2,7 +2,9 @@
 
 The bundle (see ``docs/outputs.md``): ``plan.json``, ``summary.json``,
 ``roster.csv``, ``roster.ics``, ``plan.geojson``, ``plan.gpx``, ``plan.kml``,
-``map.html`` and ``briefings/`` (one printable page per unit-shift and an index).
+``plan.gpkg``, ``map.html``, ``briefings/`` (one printable page per unit-shift
+and an index) and ``dispatch/`` (a GPX and a KML file per unit-shift with stops,
+one car's file each).
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from patrols.outputs.briefing import FOLDER as BRIEFINGS
 from patrols.outputs.briefing import briefings
+from patrols.outputs.dispatch import FOLDER as DISPATCH
+from patrols.outputs.dispatch import dispatch_files
 from patrols.outputs.geojson import plan_geojson_text
+from patrols.outputs.gpkg import plan_gpkg_bytes
 from patrols.outputs.gpx import plan_gpx_text
 from patrols.outputs.ics import roster_ics
 from patrols.outputs.kml import plan_kml_text
@@ -24,13 +30,14 @@ from patrols.outputs.webmap import map_html
 from patrols.plan import Plan, plan_to_dict
 
 BUNDLE_FILES = ("plan.json", "summary.json", "roster.csv", "roster.ics", "plan.geojson", "plan.gpx",
-                "plan.kml", "map.html")
-"""The files at the top of every bundle; ``briefings/`` holds one page per unit-shift besides."""
-BUNDLE_FOLDERS = (BRIEFINGS,)
+                "plan.kml", "plan.gpkg", "map.html")
+"""The files at the top of every bundle; ``briefings/`` and ``dispatch/`` hold each unit-shift's besides."""
+BUNDLE_FOLDERS = (BRIEFINGS, DISPATCH)
 
 
-def bundle_files(plan: Plan, tile_url: str | None = None) -> dict[str, str]:
-    """The text of each file of the bundle, by path inside the bundle.
+def bundle_files(plan: Plan, tile_url: str | None = None,
+                 written_at: datetime | None = None) -> dict[str, str | bytes]:
+    """The content of each file of the bundle (text, or bytes for ``plan.gpkg``), by path inside the bundle.
 
     Parameters
     ----------
@@ -38,27 +45,33 @@ def bundle_files(plan: Plan, tile_url: str | None = None) -> dict[str, str]:
         The plan (``outputs.redaction.redact`` it first for a redacted bundle).
     tile_url
         Optional tile URL template for ``map.html``.
+    written_at
+        When the bundle is written (aware; now if not given): ``roster.ics``
+        takes its ``DTSTAMP`` and ``SEQUENCE`` from it.
 
     Returns
     -------
     dict
-        Every name of :data:`BUNDLE_FILES` and the ``briefings/`` pages.
+        Every name of :data:`BUNDLE_FILES`, the ``briefings/`` pages and the ``dispatch/`` files.
     """
-    files = {
+    files: dict[str, str | bytes] = {
         "plan.json": json.dumps(plan_to_dict(plan), separators=(",", ":")) + "\n",
         "summary.json": json.dumps(summarize(plan), indent=2) + "\n",
         "roster.csv": roster_csv(plan),
-        "roster.ics": roster_ics(plan),
+        "roster.ics": roster_ics(plan, written_at or datetime.now(UTC)),
         "plan.geojson": plan_geojson_text(plan),
         "plan.gpx": plan_gpx_text(plan),
         "plan.kml": plan_kml_text(plan),
+        "plan.gpkg": plan_gpkg_bytes(plan),
         "map.html": map_html(plan, tile_url),
     }
     files.update(briefings(plan))
+    files.update(dispatch_files(plan))
     return files
 
 
-def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None) -> Path:
+def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None,
+                 written_at: datetime | None = None) -> Path:
     """Write the bundle to ``out_dir``, replacing an earlier bundle there.
 
     Every file is made in a temporary folder beside ``out_dir`` first, so a
@@ -72,6 +85,8 @@ def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None) -
         The bundle folder.
     tile_url
         Optional tile URL template for ``map.html``.
+    written_at
+        When the bundle is written (now if not given); see :func:`bundle_files`.
 
     Returns
     -------
@@ -80,15 +95,18 @@ def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None) -
     """
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = bundle_files(plan, tile_url)
+    files = bundle_files(plan, tile_url, written_at)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for name, text in files.items():
+        for name, content in files.items():
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+                continue
             # newline="" keeps the CRLF line ends RFC 5545 asks of roster.ics.
             with target.open("w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
+                fh.write(content)
         old = None
         if out.exists():
             old = out.with_name(f".{out.name}.old")

@@ -2,6 +2,12 @@
 
 The document follows the published JSON Schema ``schemas/patrol_plan.v1.json``;
 its ``patrol_plan`` member (an RFC 7946 foreign member) names that schema.
+
+A time the plan does not give (the arrival at the station a route leaves, the
+departure from the one it ends at, any time of a redacted plan's stops) is
+``null``, never ``""``, so GDAL and QGIS type every time field as DateTime. A
+unit-shift with no stops besides its station keeps its route feature with a
+``null`` geometry (RFC 7946 3.2) rather than a zero-length line.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from patrols.outputs._features import route_line
 from patrols.outputs.roster import roster_rows
 from patrols.plan import Plan
 
@@ -27,19 +34,19 @@ def plan_geojson(plan: Plan) -> dict[str, Any]:
     -------
     dict
         Route properties: ``feature`` = ``route``, ``unit``, ``date``, ``shift``,
-        ``mode``, ``station``, ``start``, ``end``, ``km``, ``busy_min``, ``stops``.
-        Stop properties: ``feature`` = ``stop``, the roster's columns (``seq``,
-        ``lat``, ``lon``, ``easting``, ``northing`` as numbers) and ``dwell_min``.
+        ``mode``, ``station``, ``start``, ``end``, ``km``, ``busy_min``, ``stops``;
+        the geometry is ``null`` for a unit-shift with no stops. Stop properties:
+        ``feature`` = ``stop``, the roster's columns (``seq``, ``lat``, ``lon``,
+        ``easting``, ``northing`` as numbers, ``arrive``/``depart`` ``null``
+        where the plan gives none) and ``dwell_min``.
     """
     features: list[dict[str, Any]] = []
     for route in plan.routes:
-        coords = [list(p) for p in route.path]
-        if len(coords) < 2:  # a route with no stops stays at the station
-            st = route.stops[0]
-            coords = [[st.lon, st.lat], [st.lon, st.lat]]
+        line = route_line(route)
         features.append({
             "type": "Feature",
-            "geometry": {"type": "LineString", "coordinates": coords},
+            "geometry": None if line is None else {"type": "LineString",
+                                                   "coordinates": [list(p) for p in line]},
             "properties": {
                 "feature": "route", "unit": route.unit_id, "date": route.date.isoformat(),
                 "shift": route.shift, "mode": route.mode, "station": route.station_id,
@@ -51,6 +58,7 @@ def plan_geojson(plan: Plan) -> dict[str, Any]:
     for row, stop in zip(roster_rows(plan), stops, strict=True):
         props: dict[str, Any] = {"feature": "stop", **row}
         props["seq"] = int(row["seq"])
+        props["arrive"], props["depart"] = row["arrive"] or None, row["depart"] or None
         props["lat"], props["lon"] = float(row["lat"]), float(row["lon"])
         props["easting"], props["northing"] = int(row["easting"]), int(row["northing"])
         props["dwell_min"] = round(stop.dwell_min, 1)
