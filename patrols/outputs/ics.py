@@ -103,7 +103,8 @@ def stop_line(stop: Stop) -> str:
     arrive = f"{local(stop.arrive):%H:%M}" if stop.arrive else "--:--"
     depart = f"-{local(stop.depart):%H:%M}" if stop.arrive and stop.depart else ""
     ref = f" {stop.ref}" if stop.ref else ""
-    return f"{stop.seq}. {arrive}{depart} {stop.kind}{ref} ({stop.lat:.5f}, {stop.lon:.5f})"
+    where = f"{stop.place} " if stop.place else ""
+    return f"{stop.seq}. {arrive}{depart} {stop.kind}{ref}, {where}({stop.lat:.5f}, {stop.lon:.5f})"
 
 
 def event_description(route: Route) -> str:
@@ -111,11 +112,11 @@ def event_description(route: Route) -> str:
     lines = [f"{route.unit_id} ({route.mode}) from station {route.station_id}, {route.km:.1f} km, "
              f"{len(route.stops) - 2} stops"]
     first, *middle, last = route.stops
-    lines.append(f"leave station {first.ref} {local(first.depart):%H:%M}" if first.depart
-                 else "leave station")
+    lines.append(f"leave {first.place or 'station ' + first.ref} {local(first.depart):%H:%M}" if first.depart
+                 else f"leave {first.place or 'station'}")
     lines += [stop_line(s) for s in middle]
-    lines.append(f"back at station {last.ref} {local(last.arrive):%H:%M}" if last.arrive
-                 else "back at station")
+    lines.append(f"back at {last.place or 'station ' + last.ref} {local(last.arrive):%H:%M}" if last.arrive
+                 else f"back at {last.place or 'station'}")
     return "\n".join(lines)
 
 
