@@ -14,23 +14,29 @@ Run as a script it measures a map (load time, size) and can save a screenshot::
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import folium
 import pytest
 
+from patrols.outputs.briefing import briefing_name
 from patrols.outputs.redaction import redact
 from patrols.outputs.webmap import map_html, unit_colours
-from patrols.plan import Plan, load_plan
+from patrols.plan import Plan, Route, load_plan
 
 FIXTURE = Path(__file__).parent / "data" / "outputs_plan.json"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -174,6 +180,68 @@ def colour_pixels(png: bytes, colours: list[str], tolerance: int = 10) -> dict[s
 
 HIDE_PANELS = ("document.querySelector('.leaflet-control-container').style.display='none';"
                "var b=document.getElementById('banner'); if (b) b.style.display='none'; true")
+DRAWN = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+
+
+def shift_label(route: Route) -> str:
+    """How the page's select names a unit-shift."""
+    return f"{route.unit_id} · {route.date:%a %d %b} · {route.shift}"
+
+
+def select(browser: Browser, label: str) -> None:
+    """Pick a unit-shift (or "" for all units) in the page's select, as a person would."""
+    browser.evaluate(
+        "(function(){var s=document.getElementById('pick');"
+        f"var t={json.dumps(label)}, o=[...s.options].find(o => o.value === t || o.textContent === t);"
+        "s.value=o.value; s.dispatchEvent(new Event('change')); return true;})()")
+    browser.evaluate(DRAWN)
+
+
+def inline_hashes(page: str) -> tuple[set[str], set[str]]:
+    """SHA-256 sources of every executable inline script and every inline style, as a browser parses them."""
+    from html.parser import HTMLParser
+
+    found: dict[str, set[str]] = {"script": set(), "style": set()}
+
+    class Inline(HTMLParser):
+        tag: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            runs = tag == "style" or (tag == "script" and not dict(attrs).get("type"))
+            self.tag, self.text = (tag, []) if runs else (None, [])
+
+        def handle_data(self, data):
+            if self.tag:
+                self.text.append(data)
+
+        def handle_endtag(self, tag):
+            if self.tag == tag:
+                digest = hashlib.sha256("".join(self.text).encode()).digest()
+                found[tag].add(f"'sha256-{base64.b64encode(digest).decode()}'")
+            self.tag = None
+
+    Inline(convert_charrefs=False).feed(page)
+    return found["script"], found["style"]
+
+
+def policy(page: str) -> dict[str, list[str]]:
+    """The page's Content-Security-Policy meta tag, by directive."""
+    content = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1)
+    return {d.split()[0]: d.split()[1:] for d in content.split(";") if d.strip()}
+
+
+def later(route: Route, days: int) -> Route:
+    """The route made ``days`` later (the fixture has one day only)."""
+    step = timedelta(days=days)
+    stops = tuple(replace(s, arrive=s.arrive and s.arrive + step, depart=s.depart and s.depart + step)
+                  for s in route.stops)
+    return replace(route, date=route.date + step, start=route.start + step, end=route.end + step, stops=stops)
+
+
+def copied_plan(plan: Plan, copies: int) -> Plan:
+    """The plan with every unit ``copies`` times (ids suffixed): a force-sized map from a smaller plan."""
+    routes = tuple(replace(r, unit_id=f"{r.unit_id}-{k}") for k in range(copies) for r in plan.routes)
+    return replace(plan, routes=routes)
 
 
 # ---------------------------------------------------------------------------------------------- tests
@@ -194,6 +262,11 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def plan() -> Plan:
     return load_plan(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def page(plan: Plan) -> str:
+    return map_html(plan)
 
 
 def _write(tmp: Path, name: str, text: str) -> Path:
@@ -217,24 +290,61 @@ def test_harness_sees_outside_requests_and_console_errors(browser: Browser, tmp_
     assert any("boom" in p for p in browser.problems()), browser.problems()
 
 
-def test_map_offline_no_requests_no_errors_routes_drawn(browser: Browser, plan: Plan, tmp_path: Path) -> None:
-    page = _write(tmp_path, "map.html", map_html(plan))
-    browser.open(page)
-    state = browser.evaluate("({routes: window.patrolsMap.routes, shown: window.patrolsMap.shown,"
-                             " leaflet: L.version, banner: !!document.getElementById('banner'),"
-                             " slots: document.querySelectorAll('input[data-slot]').length,"
-                             " units: document.querySelectorAll('input[data-unit]').length,"
-                             " summary: document.getElementById('summary').textContent,"
-                             " legend: document.getElementById('legend').textContent})")
+def test_harness_sees_a_script_the_policy_does_not_hash(browser: Browser, page: str, tmp_path: Path) -> None:
+    # The policy's negative control: one changed byte in the map's script and Chromium refuses to run it,
+    # says so on the console, and the page never becomes ready.
+    assert page.count(".start();") == 1
+    tampered = _write(tmp_path, "tampered.html", page.replace(".start();", ".start(); "))
+    with pytest.raises(TimeoutError):
+        browser.open(tampered, timeout=1.5)
+    browser.call("Runtime.evaluate", expression="1")
+    assert any("Content Security Policy" in p for p in browser.problems()), browser.problems()
+
+
+def test_policy_hashes_every_inline_script_and_style_and_nothing_else(page: str) -> None:
+    scripts, styles = inline_hashes(page)
+    rules = policy(page)
+    assert len(scripts) >= 4 and len(styles) >= 4  # Leaflet, folium's, the plugin's, the map's own
+    assert set(rules["script-src"]) == scripts and set(rules["style-src"]) == styles
+    assert rules["default-src"] == ["'none'"] and rules["img-src"] == ["data:"]
+    sources = {s for v in rules.values() for s in v}
+    assert not {"'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'"} & sources
+    assert page.encode().index(b'<meta name="referrer"') < 8192  # the service reads the policy there
+
+
+def test_map_is_folium_offline_and_draws_every_unit(browser: Browser, plan: Plan, page: str,
+                                                     tmp_path: Path) -> None:
+    browser.open(_write(tmp_path, "map.html", page))
+    state = browser.evaluate(
+        "({folium: Object.keys(window).filter(k => /^map_[0-9a-f]{32}$/.test(k)"
+        "   && window[k] instanceof L.Map),"
+        " div: document.querySelector('.folium-map').id,"
+        " same: patrolsMap.map === window[document.querySelector('.folium-map').id],"
+        " routes: patrolsMap.routes, shown: patrolsMap.shown, leaflet: L.version,"
+        " banner: !!document.getElementById('banner'),"
+        " slots: document.querySelectorAll('input[data-slot]').length,"
+        " units: document.querySelectorAll('input[data-unit]').length,"
+        " layers: document.querySelector('.leaflet-control-layers').textContent,"
+        " stations: [...document.querySelectorAll('.station-label')].map(t => t.textContent.trim()),"
+        " options: document.getElementById('pick').options.length,"
+        " summary: document.getElementById('summary').textContent,"
+        " legend: document.getElementById('legend').textContent})")
+    browser.evaluate("new Promise(r => setTimeout(r, 300))")
     assert browser.outside_requests() == []
     assert [u for u in browser.requests() if not u.startswith("file:")] == []  # not even data: fetches
-    assert browser.problems() == []
+    assert browser.problems() == []  # a script or style refused by the policy would be reported here
+    assert state["folium"] == [state["div"]] and state["same"]  # folium's map_<id> is the map drawn
     assert state["routes"] == len(plan.routes) and state["shown"] == len(plan.routes)
-    assert state["banner"] is True
+    assert state["leaflet"] == "1.9.4" and state["banner"] is True
     assert state["units"] == len({r.unit_id for r in plan.routes})
     assert state["slots"] == len({(r.date, r.shift) for r in plan.routes})
+    assert state["options"] == len(plan.routes) + 1
+    layers = ("Streets", "Hotspot surface", "Hotspot patrol points", "Police stations", "Protected sites")
+    assert all(layer in state["layers"] for layer in layers), state["layers"]
+    assert state["stations"] == sorted({r.stops[0].place or f"station {r.station_id}" for r in plan.routes})
     assert "unserved visits" in state["summary"] and plan.unserved[0].site_id in state["summary"]
     assert "protective visit" in state["legend"] and "Protected sites" in state["legend"]
+    assert "Hotspot surface" in state["legend"] and "–" in state["legend"]  # the surface's score classes
 
     # Pixels: each unit's route colour is on the map, and goes when its unit is unticked.
     colours = unit_colours(plan)
@@ -243,44 +353,197 @@ def test_map_offline_no_requests_no_errors_routes_drawn(browser: Browser, plan: 
     assert all(n >= 150 for n in drawn.values()), drawn
     browser.evaluate("document.querySelectorAll('input[data-unit]').forEach(c => c.click()); true")
     assert browser.evaluate("window.patrolsMap.shown") == 0
-    browser.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    browser.evaluate(DRAWN)
     gone = colour_pixels(browser.screenshot(), list(colours.values()))
     assert all(gone[c] < 0.05 * drawn[c] for c in colours.values()), (drawn, gone)
 
 
-def test_stop_popup_says_unit_arrival_dwell_kind(browser: Browser, plan: Plan, tmp_path: Path) -> None:
-    page = _write(tmp_path, "map.html", map_html(plan))
-    browser.open(page)
-    # A stop at a place no other stop of the plan shares, so the marker found is its own.
-    places = [(s.lat, s.lon) for r in plan.routes for s in r.stops]
-    route, stop = next((r, s) for r in plan.routes for s in r.stops[1:-1]
-                       if places.count((s.lat, s.lon)) == 1)
-    text = browser.evaluate(
-        "(function(){var m=window.patrolsMap.map, hit=null; m.eachLayer(function(l){"
-        f" if (l.getPopup && l.getLatLng && l.getPopup() && Math.abs(l.getLatLng().lat-({stop.lat:.5f}))<1e-5"
-        f" && Math.abs(l.getLatLng().lng-({stop.lon:.5f}))<1e-5) hit=l;}});"
-        " hit.openPopup(); return document.querySelector('.leaflet-popup-content').textContent;})()")
-    assert route.unit_id in text
-    assert f"arrive {stop.arrive:%H:%M}" in text
-    assert f"dwell {stop.dwell_min:.0f} min" in text
-    assert f"kind {stop.kind}" in text
+def test_one_unit_shift_numbered_listed_summarised_and_linked(browser: Browser, plan: Plan, page: str,
+                                                               tmp_path: Path) -> None:
+    browser.open(_write(tmp_path, "map.html", page))
+    route = plan.routes[-1]
+    visits = route.stops[1:-1]
+    select(browser, shift_label(route))
+    state = browser.evaluate(
+        "({shown: patrolsMap.shown,"
+        " numbers: [...document.querySelectorAll('.stop-num')].map(m => m.textContent),"
+        " rows: [...document.querySelectorAll('#stop-list tbody tr')]"
+        "   .map(tr => [...tr.cells].map(c => c.textContent)),"
+        " title: document.querySelector('#stops h2').textContent,"
+        " link: document.querySelector('#pick-links a').getAttribute('href'),"
+        " summary: document.getElementById('summary').innerText,"
+        " browse: getComputedStyle(document.querySelector('#browse fieldset')).display})")
+    assert state["shown"] == 1
+    assert state["numbers"] == [str(s.seq) for s in visits] and len(visits) >= 5
+    assert len(state["rows"]) == len(route.stops)
+    for row, stop in zip(state["rows"], route.stops, strict=True):
+        assert row[3] == stop.kind
+        if stop.kind != "station":
+            assert row[0] == str(stop.seq)
+            assert row[1] == f"{stop.arrive:%H:%M}–{stop.depart:%H:%M}"
+            assert row[4] == f"{stop.dwell_min:.0f} min"
+            assert row[2] == (stop.place or stop.ref)
+    assert state["rows"][0][1] == f"leaves {route.start:%H:%M}"
+    assert state["title"] == shift_label(route)
+    assert state["link"] == briefing_name(route)  # beside map.html in the bundle
+    assert state["browse"] == "none"  # browsing folds away while one unit-shift is read
+    # The summary follows the selection.
+    summary = state["summary"]
+    assert shift_label(route) in summary and f"{len(visits)} (" in summary and f"{route.km:.1f} km" in summary
+    select(browser, "")
+    back = browser.evaluate("({shown: patrolsMap.shown,"
+                            " numbers: document.querySelectorAll('.stop-num').length,"
+                            " summary: document.getElementById('summary').innerText,"
+                            " list: document.getElementById('stops').hidden})")
+    assert back["shown"] == len(plan.routes) and back["numbers"] == 0 and back["list"] is True
+    assert shift_label(route) not in back["summary"] and "shown" in back["summary"]
+    assert browser.problems() == []
+
+
+def test_numbered_stop_popup_says_unit_day_shift_times_place(browser: Browser, plan: Plan, page: str,
+                                                             tmp_path: Path) -> None:
+    browser.open(_write(tmp_path, "map.html", page))
+    route = plan.routes[0]
+    select(browser, shift_label(route))
+    stop = route.stops[3]
+    text = browser.evaluate(f"(function(){{var m=[...document.querySelectorAll('.stop-num')].find("
+                            f"m => m.textContent === '{stop.seq}'); m.click();"
+                            " return document.querySelector('.leaflet-popup-content').textContent;})()")
+    assert f"unit {route.unit_id} ({route.mode})" in text
+    assert f"day {route.date:%a %d %b}" in text
+    assert f"shift {route.shift} {route.start:%H:%M}–{route.end:%H:%M}" in text
+    assert f"stop {stop.seq} of {len(route.stops) - 2}" in text
+    assert f"arrive {stop.arrive:%H:%M}" in text and f"leave {stop.depart:%H:%M}" in text
+    assert f"dwell {stop.dwell_min:.0f} min" in text and f"kind {stop.kind}" in text
+    # A row of the list opens the same popup.
+    browser.evaluate("document.querySelector('.leaflet-popup-close-button').click();"
+                     "document.querySelector('#stop-list tbody tr[data-stop=\"3\"]').click(); true")
+    assert browser.evaluate("document.querySelector('.leaflet-popup-content').textContent") == text
+    assert browser.problems() == []
+
+
+def test_names_are_text_never_markup_or_template(browser: Browser, plan: Plan, tmp_path: Path) -> None:
+    # Street and station names come from OpenStreetMap: shown as written, never run as HTML or Jinja.
+    odd = "<b>{{ 7*7 }}</b> & Co's {% raw %}"
+    route = plan.routes[0]
+    # Its own station too, so the map has two, each labelled.
+    own = {"ref": "XX", "lat": route.stops[0].lat + 0.004}
+    stops = tuple(replace(s, place=odd, **(own if s.kind == "station" else {})) for s in route.stops)
+    page = map_html(replace(plan, routes=(replace(route, stops=stops), *plan.routes[1:])))
+    browser.open(_write(tmp_path, "map.html", page))
+    select(browser, shift_label(route))
+    state = browser.evaluate("({labels: [...document.querySelectorAll('.station-label')]"
+                             "   .map(t => t.textContent.trim()),"
+                             " place: document.querySelector('#stop-list tbody tr[data-stop=\"1\"] .c2')"
+                             "   .textContent,"
+                             " bold: document.querySelectorAll('.leaflet-container b, #sheet b').length})")
+    assert sorted(state["labels"]) == sorted([odd, plan.routes[1].stops[0].place or "station BG"])
+    assert state["place"] == odd and state["bold"] == 0
+    assert browser.problems() == []
+
+
+def test_print_hides_the_panels_and_prints_the_stop_list(browser: Browser, plan: Plan, page: str,
+                                                         tmp_path: Path) -> None:
+    browser.open(_write(tmp_path, "map.html", page))
+    route = plan.routes[-1]
+    select(browser, shift_label(route))
+    shown = ("(function(){var d = s => { var e = document.querySelector(s); return e &&"
+             " getComputedStyle(e).display !== 'none' && e.getBoundingClientRect().height > 0; };"
+             " return {controls: ['.leaflet-control-layers', '.leaflet-control-zoom', '#legend', '#browse']"
+             "   .map(d),"
+             " pick: d('#sheet .pick'), summary: d('#summary'),"
+             " list: d('#stop-list'), banner: d('#banner'), map: d('.folium-map'),"
+             " rows: document.querySelectorAll('#stop-list tbody tr').length};})()")
+    on_screen = browser.evaluate(shown)
+    assert all(on_screen["controls"])
+    assert all(on_screen[k] for k in ("pick", "summary", "list", "banner", "map"))
+    browser.call("Emulation.setEmulatedMedia", media="print")
+    try:
+        printed = browser.evaluate(shown)
+    finally:
+        browser.call("Emulation.setEmulatedMedia", media="")
+    assert not any(printed["controls"]) and not printed["pick"] and not printed["summary"]
+    assert printed["list"] and printed["banner"] and printed["map"]
+    assert printed["rows"] == len(route.stops)
+    # Before printing, the map takes its printed size and fits the unit-shift; after, it is put back.
+    lats, lons = [s.lat for s in route.stops], [s.lon for s in route.stops]
+    fits = (f"patrolsMap.map.getBounds().contains([[{min(lats)}, {min(lons)}], [{max(lats)}, {max(lons)}]])")
+    browser.evaluate("window.dispatchEvent(new Event('beforeprint')); true")
+    sized = browser.evaluate(f"({{size: patrolsMap.map.getSize().x, fits: {fits}}})")
+    browser.evaluate("window.dispatchEvent(new Event('afterprint')); true")
+    assert sized == {"size": 718, "fits": True}  # 190 mm at 96 px per inch
+    assert browser.evaluate("patrolsMap.map.getSize().x") > 718 and browser.problems() == []
+
+
+def test_days_told_apart_when_several_are_shown(browser: Browser, plan: Plan, tmp_path: Path) -> None:
+    two_days = replace(plan, routes=(*plan.routes[:-1], later(plan.routes[-1], 1)))
+    browser.open(_write(tmp_path, "map.html", map_html(two_days)))
+    days = [f"{d:%a %d %b}" for d in sorted({r.date for r in two_days.routes})]
+    one = browser.evaluate("document.querySelector('#legend .days').textContent")
+    assert days[0] in one and days[1] not in one
+    moved = two_days.routes[-1]
+    browser.evaluate(f"document.querySelector('input[data-slot=\"{moved.date.isoformat()}/{moved.shift}\"]')"
+                     ".click(); true")
+    state = browser.evaluate("({legend: document.querySelector('#legend .days').textContent,"
+                             " samples: [...document.querySelectorAll('#legend .days line')].map("
+                             "   l => l.getAttribute('stroke-dasharray')),"
+                             " dashes: Object.values(patrolsMap.view.layers)"
+                             "   .map(l => l.line.options.dashArray)})")
+    assert days[0] in state["legend"] and days[1] in state["legend"]
+    assert state["samples"][0] is None and state["samples"][1]  # solid, then dashed
+    assert sorted(state["dashes"], key=str) == sorted(state["samples"], key=str)
     assert browser.problems() == []
 
 
 def test_redacted_map_in_browser_has_no_sites_and_no_banner(browser: Browser, plan: Plan, tmp_path: Path,
                                                             westminster_network) -> None:
-    page = _write(tmp_path, "map.html", map_html(redact(plan, westminster_network)))
-    browser.open(page)
+    page = map_html(redact(plan, westminster_network))
+    browser.open(_write(tmp_path, "map.html", page))
     state = browser.evaluate("({banner: !!document.getElementById('banner'),"
-                             " sites: !!document.querySelector('input[data-layer=sites]'),"
+                             " layers: document.querySelector('.leaflet-control-layers').textContent,"
                              " text: document.body.innerText})")
+    select(browser, shift_label(plan.routes[0]))
+    listed = browser.evaluate("document.getElementById('sheet').innerText")
     assert browser.outside_requests() == [] and browser.problems() == []
-    assert state["banner"] is False and state["sites"] is False
+    assert state["banner"] is False
+    assert "sites" not in state["layers"] and "Hotspot patrol points" not in state["layers"]
+    assert "protect" not in page.lower()
     for site in plan.sites:
-        assert site.site_id not in state["text"]
+        assert site.site_id not in state["text"] and site.site_id not in listed
 
 
-def measure(path: Path, runs: int = 3, screenshot: Path | None = None) -> dict[str, Any]:
+def test_folium_defaults_untouched_for_other_maps(plan: Plan) -> None:
+    # The CDN links are dropped on our map instance only: a plain folium map made afterwards in the
+    # same process (the service makes many) still has folium's own.
+    before = (list(folium.Map.default_js), list(folium.Map.default_css))
+    page = map_html(plan)
+    assert (folium.Map.default_js, folium.Map.default_css) == before
+    other = folium.Map().get_root().render()
+    assert "cdn.jsdelivr.net/npm/leaflet" in other and "cdn.jsdelivr.net" not in page
+
+
+def test_a_force_sized_map_opens_fast_with_days_on_demand(browser: Browser, plan: Plan,
+                                                          tmp_path: Path) -> None:
+    # Over 4,000 unit-shifts (the fixture's two routes on each day of the week, for 286 copies of its
+    # units): the page parses and draws only the first shift's at load (a day has more than
+    # ROUTES_AT_OPEN), is ready inside 3 s, and reads another day's when a unit-shift of it is picked.
+    week = replace(plan, routes=tuple(later(r, d) for d in range(7) for r in plan.routes))
+    big = copied_plan(week, 286)
+    assert len(big.routes) == 4004
+    path = _write(tmp_path, "big.html", map_html(big))
+    took = min(browser.open(path) for _ in range(2))
+    state = browser.evaluate("({loaded: patrolsMap.view.slots.filter(s => s.routes).length,"
+                             " shown: patrolsMap.shown, routes: patrolsMap.routes})")
+    assert state["routes"] == 4004 and state["loaded"] == 1 and state["shown"] == 286
+    assert took < 3.0, took
+    select(browser, shift_label(big.routes[-1]))
+    state = browser.evaluate("({loaded: patrolsMap.view.slots.filter(s => s.routes).length,"
+                             " numbers: document.querySelectorAll('.stop-num').length})")
+    assert state == {"loaded": 2, "numbers": len(big.routes[-1].stops) - 2}
+    assert browser.problems() == []
+
+
+def measure(path: Path, runs: int = 3, screenshot: Path | None = None, label: str = "") -> dict[str, Any]:
     """Open a map ``runs`` times in a fresh offline Chromium; report size, timings, requests, problems."""
     binary = find_chromium()
     if binary is None:
@@ -295,6 +558,10 @@ def measure(path: Path, runs: int = 3, screenshot: Path | None = None) -> dict[s
                "open_to_ready_s": [round(x, 3) for x in loads],
                "page_script_done_ms": [round(x) for x in builds],
                "outside_requests": b.outside_requests(), "problems": b.problems()}
+        if label:
+            began = time.perf_counter()
+            select(b, label)
+            out["select_s"] = round(time.perf_counter() - began, 3)
         if screenshot is not None:
             screenshot.write_bytes(b.screenshot())
             out["screenshot"] = str(screenshot)
@@ -307,8 +574,17 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=measure.__doc__)
-    parser.add_argument("map", type=Path)
+    parser.add_argument("map", type=Path, help="a map.html, or a plan.json with --copies")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--screenshot", type=Path)
+    parser.add_argument("--select", default="", help='a unit-shift to show, e.g. "BG-F2 · Tue 03 Jul · late"')
+    parser.add_argument("--copies", type=int, default=0,
+                        help="make the map of a plan.json with every unit copied N times (a force-sized map)")
     args = parser.parse_args()
-    print(json.dumps(measure(args.map, args.runs, args.screenshot), indent=2))
+    target = args.map
+    if args.copies:
+        began = time.perf_counter()
+        target = Path(tempfile.mkdtemp(prefix="patrols-map-")) / "map.html"
+        target.write_text(map_html(copied_plan(load_plan(args.map), args.copies)), encoding="utf-8")
+        print(f"wrote {target} in {time.perf_counter() - began:.1f} s", flush=True)
+    print(json.dumps(measure(target, args.runs, args.screenshot, args.select), indent=2, ensure_ascii=False))

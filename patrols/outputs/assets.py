@@ -3,8 +3,9 @@
 They come from the npm registry at install time (``package.json`` at the
 repository root, ``npm ci`` in ``make setup``) and are never committed. Here they
 are read from ``node_modules`` and made self-contained: the images the style
-sheet points at become ``data:`` URIs and the source-map comment is dropped, so
-the page asks no host, not even the local disk, for anything.
+sheet points at become ``data:`` URIs, the source-map comment is dropped and
+line ends are made LF (the page's policy holds hashes of the text as a browser
+reads it), so the page asks no host, not even the local disk, for anything.
 
 When the assets are missing, :func:`leaflet_assets` raises
 :class:`MapAssetsMissing` with the command that installs them: a map that
@@ -66,6 +67,11 @@ def _strip_source_map(text: str) -> str:
     return re.sub(r"\n?//# sourceMappingURL=\S+\s*$", "\n", text)
 
 
+def _unix_lines(text: str) -> str:
+    # leaflet.css has CRLF line ends; a browser reads them as LF, so the page's policy hashes LF text.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 @cache
 def _load(root: str) -> Asset:
     dist = Path(root) / "leaflet" / "dist"
@@ -76,8 +82,8 @@ def _load(root: str) -> Asset:
             "run `make setup` (or `npm ci` in the repository) or set "
             f"{ENV_NODE_MODULES} to a node_modules folder that has leaflet")
     version = json.loads((dist.parent / "package.json").read_text(encoding="utf-8"))["version"]
-    js = _strip_source_map(js_path.read_text(encoding="utf-8"))
-    css = _inline_images(_strip_source_map(css_path.read_text(encoding="utf-8")), dist)
+    js = _unix_lines(_strip_source_map(js_path.read_text(encoding="utf-8")))
+    css = _unix_lines(_inline_images(_strip_source_map(css_path.read_text(encoding="utf-8")), dist))
     return Asset("leaflet", version, js, css)
 
 

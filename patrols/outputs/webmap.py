@@ -1,28 +1,49 @@
-"""``map.html``: the interactive map a planner reads the plan on, one self-contained file.
+"""``map.html``: the interactive map a planner, an officer or a dispatcher reads the plan on, one file.
 
-The page is written from a small template rather than through folium: folium
-links jQuery, Bootstrap and several plugins from CDNs, and a map that fetches
-anything from outside fails on a closed police network and tells a third party
-which streets were being looked at. Here Leaflet's script and style (from
-``node_modules``, see :mod:`patrols.outputs.assets`), the page's own script and
-the plan's data are all inside the file, and a Content-Security-Policy forbids
-every request the page might still try (only a configured tile host is let in).
+The page is a folium map: ``folium.Map(tiles=None)`` whose base layer is the
+area's own streets (``plan.streets``), the hotspot surface, police stations,
+hotspot patrol points and protected sites as layers in folium's layer control
+(stations, points and sites are ``GeoJson`` layers with folium popups and
+tooltips), a ``FeatureGroup`` per day and shift, and the controls as folium
+elements (:mod:`patrols.outputs.map_elements`) that call the page's Leaflet
+plugin (``webmap.js``). One select picks a unit, day and shift; its stops are
+numbered on the map and listed beside it with times and places.
 
-The base layer is the area's own streets (``plan.streets``) drawn on a canvas;
-raster tiles are used only when the area sets ``[map] tile_url``.
+Nothing is fetched: folium's CDN links are dropped for this map instance,
+Leaflet comes from ``node_modules`` (:mod:`patrols.outputs.assets`), and a
+Content-Security-Policy names the hash of every inline script and style, so
+nothing else may run and no host may be asked for anything (only a configured
+tile host for images). A closed police network has no CDN, and a map that
+fetched would tell a third party which streets were being looked at.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from datetime import datetime
 from importlib import resources
 from itertools import cycle
 from typing import Any
 from urllib.parse import urlsplit
 
+import folium
+from folium.utilities import JsCode
+
 from patrols.outputs.assets import leaflet_assets
+from patrols.outputs.map_elements import (
+    BrowseControl,
+    EncodedLines,
+    HotspotSurface,
+    InlineCode,
+    Legend,
+    Marking,
+    OfflinePage,
+    PlanView,
+    ShiftSheet,
+    SlotRoutes,
+    StartView,
+    offline_map,
+)
 from patrols.outputs.summary import summarize
 from patrols.plan import Plan, Route
 
@@ -34,9 +55,15 @@ SITE_COLOUR = "#6a0dad"
 KIND_FILL = {"station": "#ffffff", "protective": SITE_COLOUR, "hotspot": SURFACE_COLOUR, "patrol": "#ffffff"}
 KIND_LEGEND = {"station": "police station (start and end)", "protective": "protective visit",
                "hotspot": "hotspot visit", "patrol": "patrol stop"}
+# The hotspot surface in five classes of equal count, light and thin to dark and wide (ColorBrewer YlOrBr).
+SURFACE_CLASSES = (("#fed98e", 3), ("#fec44f", 4), ("#fe9929", 6), ("#ec7014", 8), ("#b34700", 10))
 # Coordinates are stored to 1e-5 degree (about 1 m): plenty for a screen, half the bytes of 1e-6.
 SCALE = 100_000
-OSM_ATTRIBUTION = "Leaflet · streets © OpenStreetMap contributors (ODbL)"
+OSM_ATTRIBUTION = "Leaflet · folium · streets © OpenStreetMap contributors (ODbL)"
+MARKING = "OFFICIAL-SENSITIVE"
+# More unit-shifts than this on the first day and the page opens on its first shift only (drawing a force's
+# whole day of routes took most of the time to open).
+ROUTES_AT_OPEN = 300
 
 
 def unit_colours(plan: Plan) -> dict[str, str]:
@@ -99,8 +126,42 @@ def _slots(plan: Plan) -> list[Route]:
     return list(first.values())
 
 
+def _shown_at_open(plan: Plan, slot_routes: list[Route]) -> list[int]:
+    """The day-shifts ticked at open: the first day, or its first shift alone at a force's size."""
+    if not slot_routes:
+        return []
+    first_day = [i for i, r in enumerate(slot_routes) if r.date == slot_routes[0].date]
+    routes = sum(1 for r in plan.routes if r.date == slot_routes[0].date)
+    return first_day if routes <= ROUTES_AT_OPEN else first_day[:1]
+
+
+def surface_classes(scores: list[float]) -> list[tuple[float, float]]:
+    """Score ranges of the hotspot surface's classes: equal numbers of segments, low to high.
+
+    Parameters
+    ----------
+    scores
+        The segments' scores.
+
+    Returns
+    -------
+    list of (low, high)
+        At most ``len(SURFACE_CLASSES)`` ranges, touching, lowest first (fewer for few segments).
+    """
+    ordered = sorted(scores)
+    n = min(len(SURFACE_CLASSES), len(ordered))
+    if not n:
+        return []
+    cuts = [round(k * len(ordered) / n) for k in range(n + 1)]
+    return [(ordered[cuts[k]], ordered[cuts[k + 1] - 1]) for k in range(n)]
+
+
+def _surface_class(score: float, classes: list[tuple[float, float]]) -> int:
+    return next((k for k, (_, high) in enumerate(classes) if score <= high), len(classes) - 1)
+
+
 def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
-    """Everything the page's script draws, as JSON-ready data.
+    """Everything the page draws, as JSON-ready data.
 
     Parameters
     ----------
@@ -112,8 +173,13 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        The page's data (compact: lines as integer steps of 1e-5 degree).
+        The page's data (compact: lines as integer steps of 1e-5 degree). Each route has its
+        unit and day-shift (indices into ``units`` and ``slots``), figures, briefing page,
+        encoded path and stops ``[seq, kind, ref, arrive, depart, dwell, lat, lon, place]``.
     """
+    # Imported here: briefing.py takes the unit colours from this module.
+    from patrols.outputs.briefing import briefing_name
+
     west, south = plan.bbox[:2]
     origin = (round(west * SCALE), round(south * SCALE))
     colours = unit_colours(plan)
@@ -121,15 +187,22 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
     unit_index = {u: i for i, (u, _) in enumerate(units)}
     slot_routes = _slots(plan)
     slot_index = {(r.date.isoformat(), r.shift): i for i, r in enumerate(slot_routes)}
+    days = sorted({r.date for r in slot_routes})
     shifts = list(dict.fromkeys(r.shift for r in sorted(slot_routes, key=lambda r: r.start.time())))
-    first_day = slot_routes[0].date if slot_routes else None
     kinds = ["station", *dict.fromkeys(s.kind for r in plan.routes for s in r.stops if s.kind != "station")]
+    classes = surface_classes([score for score, _ in plan.hot_segments])
 
     def stop_row(s: Any) -> list[Any]:
         dwell = round(s.dwell_min) if s.arrive is not None and s.depart is not None else None
-        return [s.seq, s.kind, s.ref,
-                _hhmm(s.arrive) or (_hhmm(s.depart) and f"leaves {_hhmm(s.depart)}"), dwell,
+        return [s.seq, s.kind, s.ref, _hhmm(s.arrive), _hhmm(s.depart), dwell,
                 round(s.lat, 5), round(s.lon, 5), s.place]
+
+    stations: dict[str, list[Any]] = {}
+    for r in plan.routes:
+        for s in (r.stops[0], r.stops[-1]):
+            if s.kind == "station":
+                name = s.place or f"station {s.ref}"
+                stations.setdefault(s.ref, [s.ref, name, round(s.lat, 5), round(s.lon, 5)])
 
     show_sites = bool(plan.sites) and not plan.redacted
     return {
@@ -141,46 +214,165 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
         if tile_url else None,
         "scale": SCALE,
         "origin": list(origin),
-        "style": {"surface": SURFACE_COLOUR, "site": SITE_COLOUR,
-                  "kind": {k: KIND_FILL.get(k, "#ffffff") for k in kinds}},
-        "text": {"sites": "Protected sites" if show_sites else ""},
+        "kinds": {k: [KIND_FILL.get(k, "#ffffff")] for k in kinds},
         "legend": [[k, KIND_LEGEND.get(k, k)] for k in kinds],
+        "text": {"sites": "Protected sites" if show_sites else ""},
         "streets": [_encode_line(line, origin) for line in plan.streets if len(line) > 1],
         "hot": [[score, _encode_line(line, origin)]
                 for score, line in sorted(plan.hot_segments, key=lambda h: -h[0])],
+        "surface": [[colour, weight, round(low, 1), round(high, 1)]
+                    for (colour, weight), (low, high) in zip(SURFACE_CLASSES, classes, strict=False)],
         # Candidate points would show which stops are not hotspots, i.e. which are protected.
         "hotspots": [] if plan.redacted else
         [[h.hotspot_id, round(h.lat, 5), round(h.lon, 5), h.score] for h in plan.hotspots],
         "sites": [[s.site_id, s.kind, s.tier, s.label, round(s.lat, 5), round(s.lon, 5)]
                   for s in plan.sites] if show_sites else [],
+        "stations": sorted(stations.values()),
         "units": [[u, mode, colours[u]] for u, mode in units],
         "shifts": shifts,
-        "slots": [[r.date.isoformat(), r.shift, f"{r.date:%a %d %b} {r.shift}", f"{r.date:%a %d}"]
+        "days": [f"{d:%a %d %b}" for d in days],
+        "slots": [[r.date.isoformat(), r.shift, f"{r.date:%a %d %b}", f"{r.date:%a %d}", days.index(r.date)]
                   for r in slot_routes],
-        "show": [i for i, r in enumerate(slot_routes) if r.date == first_day],
+        "show": _shown_at_open(plan, slot_routes),
         "routes": [{"u": unit_index[r.unit_id], "s": slot_index[(r.date.isoformat(), r.shift)],
-                    "km": r.km, "path": _encode_line(r.path, origin) if len(r.path) > 1 else [],
+                    "km": round(r.km, 2), "busy": round(r.busy_min, 1),
+                    "minutes": round((r.end.timestamp() - r.start.timestamp()) / 60.0, 1),
+                    "start": _hhmm(r.start), "end": _hhmm(r.end), "briefing": briefing_name(r),
+                    "visits": sum(1 for s in r.stops if s.kind != "station"),
+                    "path": _encode_line(r.path, origin) if len(r.path) > 1 else [],
                     "stops": [stop_row(s) for s in r.stops]} for r in plan.routes],
         "summary": _summary_rows(plan),
     }
 
 
-def _csp(tile_url: str | None) -> str:
-    img = "data:"
+def _text(value: str) -> str:
+    # folium's popups and tooltips insert properties as HTML, and its templates read braces.
+    return html.escape(value).replace("{", "&#123;").replace("}", "&#125;")
+
+
+def _points(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """GeoJSON points for a folium ``GeoJson`` layer, text properties escaped."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [r.pop("lon"), r.pop("lat")]},
+         "properties": {k: _text(v) if isinstance(v, str) else v for k, v in r.items()}} for r in rows]}
+
+
+def _index(data: dict[str, Any]) -> dict[str, Any]:
+    """What the page's script needs at once: everything but the lines, points and stops."""
+    keep = ("title", "redacted", "bbox", "attribution", "scale", "origin", "kinds", "legend", "surface",
+            "units", "shifts", "days", "slots", "show", "summary")
+    index = {k: data[k] for k in keep}
+    index["routes"] = [[r["u"], r["s"], r["km"], r["busy"], r["minutes"], r["start"], r["end"], r["briefing"],
+                        r["visits"]] for r in data["routes"]]
+    index["extraLegend"] = [[SITE_COLOUR, data["text"]["sites"]]] if data["sites"] else []
+    return index
+
+
+def build_map(plan: Plan, tile_url: str | None = None) -> OfflinePage:
+    """The folium map of a plan, in its offline page (render it with ``.render()``).
+
+    Parameters
+    ----------
+    plan
+        The plan to show.
+    tile_url
+        Optional raster tile URL template; ``None`` (the default) draws only the area's streets.
+
+    Returns
+    -------
+    OfflinePage
+        The branca figure holding the ``folium.Map``.
+
+    Raises
+    ------
+    patrols.outputs.assets.MapAssetsMissing
+        When Leaflet is not installed (``make setup`` installs it).
+    """
+    leaflet = leaflet_assets()
+    own = resources.files("patrols.outputs")
+    data = map_data(plan, tile_url)
+    tile_host = ""
     if tile_url:
         parts = urlsplit(tile_url)
-        img += f" {parts.scheme}://{parts.netloc}"
-    return (f"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            f"img-src {img}; base-uri 'none'; form-action 'none'")
+        tile_host = f"{parts.scheme}://{parts.netloc}"
+    page = OfflinePage(f"{plan.area}: patrols, week of {plan.week_start.isoformat()}", img_hosts=tile_host)
+    origin_note = f"{leaflet.name} {leaflet.version} (BSD-2-Clause), inlined from the npm package"
+    page.header.add_child(InlineCode("style", leaflet.css, origin_note))
+    page.header.add_child(InlineCode("script", leaflet.js))
+    page.header.add_child(InlineCode("style", own.joinpath("webmap.css").read_text(encoding="utf-8")))
+    page.header.add_child(InlineCode("script", own.joinpath("webmap.js").read_text(encoding="utf-8")))
+    if not plan.redacted:
+        page.add_child(Marking(MARKING))
 
+    west, south, east, north = plan.bbox
+    m = offline_map(location=[(south + north) / 2, (west + east) / 2], zoom_start=14, prefer_canvas=True,
+                    zoom_snap=0.25, position="absolute")
+    page.add_child(m)
+    # Fitted before any layer is added and without a zoom animation, so every layer is projected once,
+    # at the zoom it opens at (a force's streets took 0.3 s each time).
+    fit = folium.FitBounds([[south, west], [north, east]])
+    fit.options["animate"] = False
+    fit.add_to(m)
+    if data["tile"]:
+        folium.TileLayer(tile_url, attr=data["tile"]["attribution"], name="Map tiles", overlay=True,
+                         max_zoom=19).add_to(m)
+    # One canvas draws every vector layer (a second one, in a pane of its own, came out blank when
+    # printed); the plugin keeps the streets at the bottom of it.
+    EncodedLines(data["streets"], data["origin"], SCALE, name="Streets (this area's, offline)", overlay=False,
+                 color="#a9adb3", weight=1, opacity=1, interactive=False).add_to(m)
+    if data["hot"]:
+        by_class: list[list[list[int]]] = [[] for _ in data["surface"]]
+        classes = [(c[2], c[3]) for c in data["surface"]]
+        for score, line in data["hot"]:
+            by_class[_surface_class(round(score, 1), classes)].append(line)
+        HotspotSurface(data["surface"], by_class, data["origin"], SCALE,
+                       name="Hotspot surface (harm × recency)", opacity=0.8, lineCap="round").add_to(m)
+    if data["hotspots"]:
+        folium.GeoJson(
+            _points([{"hotspot": h, "score": round(score, 1), "lat": lat, "lon": lon}
+                     for h, lat, lon, score in data["hotspots"]]),
+            name="Hotspot patrol points", show=False,
+            marker=folium.CircleMarker(radius=4, color=SURFACE_COLOUR, weight=1, fill_color=SURFACE_COLOUR,
+                                       fill_opacity=0.6),
+            tooltip=folium.GeoJsonTooltip(fields=["hotspot", "score"])).add_to(m)
+    folium.GeoJson(
+        _points([{"station": ref, "name": name, "lat": lat, "lon": lon}
+                 for ref, name, lat, lon in data["stations"]]),
+        name="Police stations",
+        marker=folium.CircleMarker(radius=7, color="#000000", weight=3, fill_color="#ffffff", fill_opacity=1),
+        # A label on each station (a GeoJsonTooltip is one tooltip for the whole layer: one label shown).
+        on_each_feature=JsCode("function (feature, layer) { layer.bindTooltip(feature.properties.name, "
+                               "{permanent: true, direction: 'right', offset: [9, 0], "
+                               "className: 'station-label'}); }"),
+    ).add_to(m)
+    if data["sites"]:
+        folium.GeoJson(
+            _points([{"site": site, "kind": kind, "tier": tier, "label": label, "lat": lat, "lon": lon}
+                     for site, kind, tier, label, lat, lon in data["sites"]]),
+            name=data["text"]["sites"],
+            marker=folium.CircleMarker(radius=9, color=SITE_COLOUR, weight=3, fill_color=SITE_COLOUR,
+                                       fill_opacity=0.15),
+            popup=folium.GeoJsonPopup(fields=["site", "kind", "tier", "label"])).add_to(m)
 
-def _script_safe(text: str) -> str:
-    # Inside <script>, "</" could close the element early; "<\/" means the same in JS and JSON.
-    return text.replace("</", "<\\/")
+    view = PlanView(_index(data))
+    view.add_to(m)
+    for i, slot in enumerate(data["slots"]):
+        group = folium.FeatureGroup(name=f"{slot[2]} {slot[1]}", control=False, show=False)
+        SlotRoutes(view, i, [[k, r["path"], r["stops"]] for k, r in enumerate(data["routes"]) if r["s"] == i]
+                   ).add_to(group)
+        group.add_to(m)
+    # In Leaflet's default corner: folium 0.20's Control loses its arguments when given a position.
+    folium.Control("Scale", imperial=False).add_to(m)
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    BrowseControl(view).add_to(m)
+    Legend(view).add_to(m)
+    ShiftSheet(view).add_to(m)
+    StartView(view).add_to(m)
+    return page
 
 
 def map_html(plan: Plan, tile_url: str | None = None) -> str:
-    """``map.html`` as text: one file with Leaflet, the page's script and the plan's data.
+    """``map.html`` as text: one file with Leaflet, the folium map, its plugin and the plan's data.
 
     Parameters
     ----------
@@ -200,24 +392,4 @@ def map_html(plan: Plan, tile_url: str | None = None) -> str:
     patrols.outputs.assets.MapAssetsMissing
         When Leaflet is not installed (``make setup`` installs it).
     """
-    leaflet = leaflet_assets()
-    own = resources.files("patrols.outputs")
-    css = own.joinpath("webmap.css").read_text(encoding="utf-8")
-    js = own.joinpath("webmap.js").read_text(encoding="utf-8")
-    data = json.dumps(map_data(plan, tile_url), separators=(",", ":"), ensure_ascii=False)
-    title = html.escape(f"{plan.area}: patrols, week of {plan.week_start.isoformat()}")
-    banner = "" if plan.redacted else '<div id="banner">OFFICIAL-SENSITIVE</div>\n'
-    marked = "" if plan.redacted else ' class="marked"'
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_csp(tile_url)}\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<meta name=\"referrer\" content=\"no-referrer\">\n"
-        f"<title>{title}</title>\n"
-        f"<!-- {leaflet.name} {leaflet.version} (BSD-2-Clause), inlined from the npm package -->\n"
-        f"<style>\n{leaflet.css}\n</style>\n<style>\n{css}</style>\n</head>\n"
-        f"<body{marked}>\n{banner}<div id=\"map\"></div>\n"
-        f"<script>\n{_script_safe(leaflet.js)}\n</script>\n"
-        f"<script type=\"application/json\" id=\"plan-data\">{_script_safe(data)}</script>\n"
-        f"<script>\n{_script_safe(js)}</script>\n</body>\n</html>\n"
-    )
+    return build_map(plan, tile_url).render()
