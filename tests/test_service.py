@@ -216,13 +216,15 @@ def test_planner_makes_reads_exports_and_deletes_a_plan(make_api, tmp_path):
     exports = doc["links"]["exports"]
     assert {"geojson", "csv", "summary", "plan-json", "html"} <= set(exports)
     media = {"geojson": "application/geo+json", "csv": "text/csv", "summary": "application/json",
-             "plan-json": "application/json"}
+             "plan-json": "application/json", "gpkg": "application/geopackage+sqlite3"}
     for fmt, kind in media.items():
         r = api.get(exports[fmt], "planner")
         assert r.status_code == 200 and r.headers["content-type"].startswith(kind), fmt
         assert "attachment" in r.headers["content-disposition"]
     assert api.get(f"/plans/{plan_id}/export/plan.geojson", "planner").text == \
         api.get(exports["geojson"], "planner").text
+    # The GeoPackage comes whole, as the SQLite file it is.
+    assert api.get(exports["gpkg"], "planner").content.startswith(b"SQLite format 3\x00")
     r = api.get(f"/plans/{plan_id}/map", "planner")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     listing = api.get("/plans", "planner").json()

@@ -60,7 +60,8 @@ log = logging.getLogger("patrols.service")
 MAX_TIME_LIMIT_S = 60.0
 _MEDIA = {".geojson": "application/geo+json", ".gpx": "application/gpx+xml",
           ".kml": "application/vnd.google-earth.kml+xml", ".ics": "text/calendar",
-          ".csv": "text/csv", ".json": "application/json", ".html": "text/html"}
+          ".csv": "text/csv", ".json": "application/json", ".html": "text/html",
+          ".gpkg": "application/geopackage+sqlite3"}
 _FORMAT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The audit action of each endpoint (by its function's name); a request that
@@ -648,7 +649,7 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
                         **problem_responses(403, 404, 409)})
     def export_plan(plan_id: PlanId, who: Who, note: Note,
                     format: Annotated[str, PathParam(pattern=_FORMAT, description=(
-                        "geojson, gpx, kml, ics, csv (roster), summary, plan-json, html, or any "
+                        "geojson, gpkg, gpx, kml, ics, csv (roster), summary, plan-json, html, or any "
                         "file name of the bundle; GET /plans/{id} lists them"))]) -> FileResponse:
         """One file of the plan's bundle, as a download."""
         record = find(who, str(plan_id), note)
