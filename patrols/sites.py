@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 
-from patrols._csv import read_rows
+from patrols._csv import Row, read_rows
 
 KINDS = ("home", "office", "surgery", "other")
 
@@ -43,31 +43,43 @@ def read_sites(path: str | Path) -> list[Site]:
     sites: list[Site] = []
     seen: set[str] = set()
     for row in read_rows(path, ["site_id", "kind", "lat", "lon", "tier"]):
-        site_id = row.text("site_id")
-        if site_id in seen:
-            raise row.error("site_id", f"duplicate site id {site_id!r}")
-        seen.add(site_id)
-        kind = row.text("kind").lower()
-        if kind not in KINDS:
-            raise row.error("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
-        lat, lon = row.latlon()
-        tier = row.number("tier", low=1, high=3)
-        if tier != int(tier):
-            raise row.error("tier", "must be 1, 2 or 3")
-        ws, we = row.clock("window_start"), row.clock("window_end")
-        if (ws is None) != (we is None):
-            raise row.error("window_end" if we is None else "window_start",
-                            "give both window_start and window_end, or neither")
-        if ws is not None and ws == we:
-            raise row.error("window_end", "window is empty (start equals end)")
-        dwell = row.number("dwell_min", required=False, low=1, high=240)
-        vpw = row.number("visits_per_week", required=False, low=0, high=42)
-        if vpw is not None and vpw != int(vpw):
-            raise row.error("visits_per_week", "must be a whole number")
-        sites.append(Site(
-            site_id=site_id, kind=kind, lat=lat, lon=lon, tier=int(tier),
-            window_start=ws, window_end=we, dwell_min=dwell,
-            visits_per_week=None if vpw is None else int(vpw),
-            label=row.text("label", required=False), line=row.line,
-        ))
+        site = site_from_row(row)
+        if site.site_id in seen:
+            raise row.error("site_id", f"duplicate site id {site.site_id!r}")
+        seen.add(site.site_id)
+        sites.append(site)
     return sites
+
+
+def site_from_row(row: Row) -> Site:
+    """One site from a row of ``sites.csv``'s columns (or a table holding them), checked.
+
+    Raises
+    ------
+    InputError
+        Naming the row and the field that is wrong.
+    """
+    site_id = row.text("site_id")
+    kind = row.text("kind").lower()
+    if kind not in KINDS:
+        raise row.error("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    lat, lon = row.latlon()
+    tier = row.number("tier", low=1, high=3)
+    if tier != int(tier):
+        raise row.error("tier", "must be 1, 2 or 3")
+    ws, we = row.clock("window_start"), row.clock("window_end")
+    if (ws is None) != (we is None):
+        raise row.error("window_end" if we is None else "window_start",
+                        "give both window_start and window_end, or neither")
+    if ws is not None and ws == we:
+        raise row.error("window_end", "window is empty (start equals end)")
+    dwell = row.number("dwell_min", required=False, low=1, high=240)
+    vpw = row.number("visits_per_week", required=False, low=0, high=42)
+    if vpw is not None and vpw != int(vpw):
+        raise row.error("visits_per_week", "must be a whole number")
+    return Site(
+        site_id=site_id, kind=kind, lat=lat, lon=lon, tier=int(tier),
+        window_start=ws, window_end=we, dwell_min=dwell,
+        visits_per_week=None if vpw is None else int(vpw),
+        label=row.text("label", required=False), line=row.line,
+    )
