@@ -33,8 +33,8 @@ from patrols._csv import Row
 from patrols.area import Area
 from patrols.errors import InputError
 from patrols.sites import Site, site_from_row
-from patrols.tension import PlannedEvent, _level, _when
-from patrols.week import UnitShift, _local, shift_bounds, unit_shifts
+from patrols.tension import PlannedEvent, parse_level, parse_when
+from patrols.week import UnitShift, local_time, shift_bounds, unit_shifts
 
 TABLES = ("unit_off", "unit_extra", "site", "site_off", "event", "pin", "forbid")
 SITE_COLUMNS = ("site_id", "kind", "lat", "lon", "tier", "window_start", "window_end",
@@ -193,8 +193,8 @@ class _Context:
         self.event_ids: set[str] = set()
         self.added_sites: set[str] = set()
         # The week runs from Monday 00:00 to the next Monday, or to the end of its last night shift.
-        self.begin = _local(week_start, time(0), self.zone)
-        self.finish = max([_local(week_start + timedelta(days=7), time(0), self.zone)] +
+        self.begin = local_time(week_start, time(0), self.zone)
+        self.finish = max([local_time(week_start + timedelta(days=7), time(0), self.zone)] +
                           [us.end for us in self.shifts])
 
     def error(self, field: str, message: str) -> InputError:
@@ -231,9 +231,9 @@ class _Context:
             raw = parsed.date() if len(text) == 10 else parsed
         if isinstance(raw, datetime):
             stamp = (raw.astimezone(self.zone) if raw.tzinfo is not None
-                     else _local(raw.date(), raw.time(), self.zone))
+                     else local_time(raw.date(), raw.time(), self.zone))
         elif isinstance(raw, date) and dates:
-            stamp = _local(raw + timedelta(days=1) if end else raw, time(0), self.zone)
+            stamp = local_time(raw + timedelta(days=1) if end else raw, time(0), self.zone)
         else:
             wanted = "a date-time or a date" if dates else "a date-time"
             raise self.error(field, f"must be {wanted}, not {_kind(raw)}")
@@ -342,13 +342,13 @@ class _Context:
         self.moment(where, table, "start")
         self.moment(where, table, "end", end=True)
         path = Path(self.source)
-        start = _when(table["start"], path, None, f"{where}.start", end=False)
-        stop = _when(table["end"], path, None, f"{where}.end", end=True)
+        start = parse_when(table["start"], path, None, f"{where}.start", end=False)
+        stop = parse_when(table["end"], path, None, f"{where}.end", end=True)
         if stop <= start:
             raise self.error(f"{where}.end", "is not after start")
         if isinstance(table["level"], bool):
             raise self.error(f"{where}.level", "must be a whole number 1-6")
-        level = _level(table["level"], path, None, f"{where}.level")
+        level = parse_level(table["level"], path, None, f"{where}.level")
         return PlannedEvent(event_id, kind, lat, lon, start, stop, level)
 
     def number(self, where: str, table: dict[str, Any], key: str, low: float, high: float) -> float:

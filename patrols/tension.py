@@ -63,7 +63,10 @@ class PlannedEvent:
     line: int = 0
 
 
-def _when(raw: object, source: Path, row: int | None, field: str, end: bool) -> datetime:
+def parse_when(raw: object, source: Path, row: int | None, field: str, end: bool) -> datetime:
+    """A strict ISO 8601 date or date-time as a naive Europe/London wall time (one with an offset is
+    converted; a bare date is the day's start, or the next day's start when ``end``); an
+    ``InputError`` naming ``source``, row and field when it is not one."""
     text = str(raw).strip() if raw is not None else ""
     if not text:
         raise InputError(source, "is empty; expected an ISO date or date-time", row=row, field=field)
@@ -81,7 +84,8 @@ def _when(raw: object, source: Path, row: int | None, field: str, end: bool) -> 
     return stamp
 
 
-def _level(raw: object, source: Path, row: int | None, field: str) -> int:
+def parse_level(raw: object, source: Path, row: int | None, field: str) -> int:
+    """A tension level, a whole number 1-6; an ``InputError`` naming ``source``, row and field."""
     try:
         value = float(str(raw).strip())
     except ValueError:
@@ -128,14 +132,14 @@ def read_tension(path: str | Path) -> list[TensionArea]:
         for key in ("level", "valid_from", "valid_to"):
             if key not in props:
                 raise InputError(path, "missing property", field=f"{where}.properties.{key}")
-        start = _when(props["valid_from"], path, None, f"{where}.properties.valid_from", end=False)
-        stop = _when(props["valid_to"], path, None, f"{where}.properties.valid_to", end=True)
+        start = parse_when(props["valid_from"], path, None, f"{where}.properties.valid_from", end=False)
+        stop = parse_when(props["valid_to"], path, None, f"{where}.properties.valid_to", end=True)
         if stop <= start:
             raise InputError(path, "valid_to is not after valid_from", field=f"{where}.properties.valid_to")
         out.append(TensionArea(
             tension_id=str(props.get("tension_id") or props.get("id") or f"T{i + 1}"),
             geometry=geom,
-            level=_level(props["level"], path, None, f"{where}.properties.level"),
+            level=parse_level(props["level"], path, None, f"{where}.properties.level"),
             valid_from=start, valid_to=stop,
         ))
     return out
@@ -161,12 +165,12 @@ def read_events(path: str | Path) -> list[PlannedEvent]:
             raise row.error("event_id", f"duplicate event id {eid!r}")
         seen.add(eid)
         lat, lon = row.latlon()
-        start = _when(row.text("start"), row.path, row.line, "start", end=False)
-        stop = _when(row.text("end"), row.path, row.line, "end", end=True)
+        start = parse_when(row.text("start"), row.path, row.line, "start", end=False)
+        stop = parse_when(row.text("end"), row.path, row.line, "end", end=True)
         if stop <= start:
             raise row.error("end", "end is not after start")
         events.append(PlannedEvent(eid, row.text("kind"), lat, lon, start, stop,
-                                   _level(row.text("level"), row.path, row.line, "level"), row.line))
+                                   parse_level(row.text("level"), row.path, row.line, "level"), row.line))
     return events
 
 

@@ -122,10 +122,11 @@ def shift_bounds(day: date, template: tuple[time, time],
     zone = ZoneInfo(tz)
     begin, finish = template
     end_day = day + timedelta(days=1) if finish <= begin else day
-    return _local(day, begin, zone), _local(end_day, finish, zone)
+    return local_time(day, begin, zone), local_time(end_day, finish, zone)
 
 
-def _local(day: date, clock: time, zone: ZoneInfo) -> datetime:
+def local_time(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """The aware time of a wall clock on a day in ``zone`` (a time skipped by a clock change moves on)."""
     naive = datetime.combine(day, clock)
     aware = naive.replace(tzinfo=zone)
     # A nonexistent local time round-trips to a different wall time; normalise via UTC.
