@@ -19,8 +19,6 @@ officer is told to stand at; the network already holds every street's name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -103,16 +101,6 @@ class Places:
             return what
         there = self._streets[near[0]]
         return f"{what} near {there[0]}" + (f" / {there[1]}" if len(there) >= 2 else "")
-
-    def names(self, nodes: Sequence[int]) -> list[str]:
-        """Place names of many nodes (each distinct node named once)."""
-        cache: dict[int, str] = {}
-        out = []
-        for n in map(int, nodes):
-            if n not in cache:
-                cache[n] = self.name(n)
-            out.append(cache[n])
-        return out
 
 
 # Street labels: only streets at least this long get one, and labels of the same street keep apart.

@@ -14,10 +14,11 @@ Design
   runs on the second core for the whole time limit, as long as it would run on
   its own, while the first core runs PyVRP and then has OR-Tools polish
   PyVRP's plan under the exact caps. On one worker (the product's day workers)
-  OR-Tools runs first on half the time; if it leaves out required visits, those
-  are what binds and PyVRP's conservative model serves fewer of them, so
-  OR-Tools carries on from its plan for the rest of the time; otherwise PyVRP
-  takes the other half and OR-Tools polishes the best plan. OR-Tools' plans get
+  OR-Tools runs first, as one search over the whole time: once half of it has
+  gone, the search ends at the first plan that serves every servable required
+  visit, PyVRP collects prizes with the rest and OR-Tools polishes the best
+  plan; while required visits still bind (PyVRP's conservative model would
+  serve fewer of them) the one search runs on to the end. OR-Tools' plans get
   the orienteering local search too, which inserts the prizes guided local
   search left out. OR-Tools is also the fallback when PyVRP finds no plan
   serving every required visit.
@@ -102,6 +103,13 @@ def _cap(seconds: float, deterministic: bool) -> float:
     return max(seconds * _DETERMINISTIC_SAFETY, _DETERMINISTIC_FLOOR_S)
 
 
+def _polish_rounds(budget: float, deterministic: bool) -> dict[str, int]:
+    """The local search's round budget for a worker's ``budget`` (deterministic mode only)."""
+    if not deterministic:
+        return {}
+    return {"max_rounds": max(5, int(_LS_ROUNDS_PER_SECOND * budget * _POLISH_SHARE))}
+
+
 def _pyvrp_exact(problem: ShiftProblem) -> bool:
     """Whether PyVRP's model is exact (no busy cap tighter than the shift)."""
     return all(v.max_busy >= v.latest - v.earliest for v in problem.vehicles)
@@ -132,11 +140,9 @@ def _pyvrp_worker(problem: ShiftProblem, budget: float, seed: int,
     # Fewer, longer runs when time is short: a run needs about a second.
     runs = max(1, min(_RUNS, int(search / _MIN_RUN_SECONDS)))
     per_client = _ITERATIONS_PER_CLIENT
-    rounds: dict[str, int] = {}
     if deterministic:
         clients = max(1, len(problem.visits))
         per_client = max(3, int(_PYVRP_ITERATIONS_PER_SECOND * search / runs / clients))
-        rounds = {"max_rounds": max(5, int(_LS_ROUNDS_PER_SECOND * budget * _POLISH_SHARE))}
     routes = solve_pyvrp(
         problem,
         _cap(search, deterministic),
@@ -148,7 +154,7 @@ def _pyvrp_worker(problem: ShiftProblem, budget: float, seed: int,
     )
     if routes is None:
         return None
-    return improve(problem, routes, deadline=t_end, seed=seed, **rounds)
+    return improve(problem, routes, deadline=t_end, seed=seed, **_polish_rounds(budget, deterministic))
 
 
 def _ortools_worker(problem: ShiftProblem, budget: float, seed: int, deterministic: bool = False,
@@ -180,8 +186,7 @@ def _ortools_worker(problem: ShiftProblem, budget: float, seed: int, determinist
         return None
     if stopped:
         return routes
-    rounds = {"max_rounds": max(5, int(_LS_ROUNDS_PER_SECOND * budget * _POLISH_SHARE))}
-    return improve(problem, routes, deadline=t_end, seed=seed, **(rounds if deterministic else {}))
+    return improve(problem, routes, deadline=t_end, seed=seed, **_polish_rounds(budget, deterministic))
 
 
 def _run_in_child(
