@@ -72,7 +72,7 @@ def offered(task: planning.SlotTask):
     """The problem as the solver first sees it that day: hotspots below the week's bar left out."""
     p = task.problem
     keep = [i for i in range(p.n_points) if task.hotspot_of_point[i] < 0 or p.prize[i] >= task.min_prize]
-    return planning._keep(p, keep)
+    return planning.restrict(p, keep)
 
 
 def main(argv: list[str] | None = None) -> int:

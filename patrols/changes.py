@@ -115,14 +115,18 @@ def read_changes(path: str | Path, area: Area, week_start: date) -> Changes:
     Changes
         The changes, checked; any bad one raises :class:`InputError`.
     """
+    return parse_changes(load_changes_doc(path), area, week_start, str(path))
+
+
+def load_changes_doc(path: str | Path) -> dict[str, Any]:
+    """The TOML document of a changes file, unchecked (see :func:`parse_changes`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "changes file not found")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid TOML: {exc}") from None
-    return parse_changes(doc, area, week_start, str(path))
 
 
 def parse_changes(doc: dict[str, Any], area: Area, week_start: date, source: str) -> Changes:
@@ -166,6 +170,54 @@ def parse_changes(doc: dict[str, Any], area: Area, week_start: date, source: str
     forbids = tuple(ctx.forbid(w, t) for w, t in _entries(doc, "forbid", source))
     pins = tuple(ctx.pin(w, t, unit_off, site_off, forbids) for w, t in _entries(doc, "pin", source))
     return Changes(source, week_start, unit_off, extras, sites, site_off, events, pins, forbids)
+
+
+def changes_to_doc(changes: Changes) -> dict[str, list[dict[str, Any]]]:
+    """The changes as a JSON-ready document that :func:`parse_changes` reads back to the same changes.
+
+    A re-plan stores it in its plan, so the next re-plan of that week can
+    rebuild the week as this one left it.
+    """
+    def when(t: datetime) -> str:
+        return t.isoformat()
+
+    doc: dict[str, list[dict[str, Any]]] = {
+        "unit_off": [{"unit": o.unit_id, "from": when(o.start), "to": when(o.end)} for o in changes.unit_off],
+        "unit_extra": [{"unit": u.unit_id, "mode": u.mode, "station": u.station_id,
+                        "date": u.date.isoformat(), "shift": u.shift} for u in changes.unit_extra],
+        "site": [_site_doc(site) for site in changes.sites],
+        "site_off": [{"site_id": o.site_id, "from": when(o.start), "to": when(o.end)}
+                     for o in changes.site_off],
+        "event": [{"event_id": e.event_id, "kind": e.kind, "lat": e.lat, "lon": e.lon, "start": when(e.start),
+                   "end": when(e.end), "level": e.level} for e in changes.events],
+        "pin": [{"site_id": p.site_id, "unit": p.unit_id, "at": when(p.at)} for p in changes.pins],
+        "forbid": [{"ref": f.ref, "from": when(f.start), "to": when(f.end)} for f in changes.forbids],
+    }
+    return {name: rows for name, rows in doc.items() if rows}
+
+
+def _site_doc(site: Site) -> dict[str, Any]:
+    doc: dict[str, Any] = {"site_id": site.site_id, "kind": site.kind, "lat": site.lat, "lon": site.lon,
+                           "tier": site.tier}
+    if site.window_start is not None and site.window_end is not None:
+        doc["window_start"] = site.window_start.strftime("%H:%M")
+        doc["window_end"] = site.window_end.strftime("%H:%M")
+    if site.dwell_min is not None:
+        doc["dwell_min"] = site.dwell_min
+    if site.visits_per_week is not None:
+        doc["visits_per_week"] = site.visits_per_week
+    if site.label:
+        doc["label"] = site.label
+    return doc
+
+
+def merge_docs(*docs: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Several changes documents as one, each table's entries in the order given."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        for name, rows in doc.items():
+            out.setdefault(name, []).extend(rows)
+    return out
 
 
 def _entries(doc: dict[str, Any], name: str, source: str) -> Iterator[tuple[str, dict[str, Any]]]:

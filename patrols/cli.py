@@ -81,6 +81,71 @@ def run_plan(area_path: Path, week: date, out: Path, seed: int, time_limit: floa
     return written
 
 
+def _moment(text: str):
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date-time YYYY-MM-DDTHH:MM") from None
+
+
+def _cmd_replan(args: argparse.Namespace) -> int:
+    import json
+    from zoneinfo import ZoneInfo
+
+    from patrols.changes import load_changes_doc
+    from patrols.outputs.bundle import Reuse, write_bundle
+    from patrols.outputs.redaction import redact as redact_plan
+    from patrols.plan import plan_from_dict
+    from patrols.replan import plan_id, replan_week
+
+    say = _say(args.quiet)
+    plan_path = args.plan / "plan.json"
+    if not plan_path.is_file():
+        raise InputError(plan_path, "no plan here (plan.json is missing)")
+    if args.out.resolve() == args.plan.resolve():
+        raise InputError(args.out, "--out is the parent plan's folder: write the new plan beside it")
+    raw = plan_path.read_bytes()
+    try:
+        parent = plan_from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(plan_path, f"not a plan: {exc}") from None
+    doc = load_changes_doc(args.changes)
+    data = _load_data_without_incidents(args.area, say)
+    start = args.start if args.start.tzinfo else args.start.replace(
+        tzinfo=ZoneInfo(data.area.settings.timezone))
+    plan = replan_week(data.area, data.network, parent, plan_id(raw), start, doc, str(args.changes),
+                       events=data.events, seed=args.seed, time_limit_s=args.time_limit,
+                       workers=args.workers, progress=say, plan_source=str(plan_path))
+    rp = plan.extra["replan"]
+    say(f"stops kept {rp['stops_kept']}, moved {rp['stops_moved']}, retimed {rp['stops_retimed']}, "
+        f"added {rp['stops_added']}, dropped {rp['stops_dropped']}; other units' stops kept in the "
+        f"shifts solved again: {rp['other_units_kept_share']:.0%}")
+    for warning in plan.extra["warnings"]:
+        print(f"patrols: warning: {warning['message']}", file=sys.stderr, flush=True)
+    reuse = None
+    if args.redact:
+        plan = redact_plan(plan, data.network, data.area.settings.redaction_clearance_m)
+    else:
+        solved = set(rp["shifts_solved"])
+        reuse = Reuse(args.plan, parent, frozenset(r.key for r in plan.routes
+                                                   if f"{r.date.isoformat()}/{r.shift}" not in solved))
+    written = write_bundle(plan, args.out, tile_url=data.area.tile_url, reuse=reuse)
+    say(f"wrote {written}")
+    return 0
+
+
+def _load_data_without_incidents(area_path: Path, say):
+    from patrols.inputs import load_area_data
+
+    began = time.perf_counter()
+    data = load_area_data(area_path, incidents=False)
+    say(f"loaded {data.area.name}: {len(data.network.node_ids)} nodes, {len(data.area.sites)} sites, "
+        f"{len(data.area.units)} units, {len(data.events)} events ({time.perf_counter() - began:.1f} s)")
+    return data
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     # Default: maps/<folder of the area file>-<week>, e.g. maps/westminster-2018-07-02.
     out = args.out or Path("maps") / f"{_slug(args.area.resolve().parent.name)}-{args.week.isoformat()}"
@@ -284,6 +349,24 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--week", type=_week, required=True, help="first day of the week, YYYY-MM-DD")
     common(plan)
     plan.set_defaults(func=_cmd_plan)
+
+    rep = sub.add_parser("replan", help="plan the rest of a planned week again after changes")
+    rep.add_argument("--area", type=Path, required=True, help="the area's area.toml")
+    rep.add_argument("--plan", type=Path, required=True, help="the plan's bundle folder (holding plan.json)")
+    rep.add_argument("--from", dest="start", type=_moment, required=True,
+                     help="from when the changes hold, YYYY-MM-DDTHH:MM (Europe/London unless an offset "
+                          "is given); every stop before it is kept")
+    rep.add_argument("--changes", type=Path, required=True, help="CHANGES.toml")
+    rep.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    rep.add_argument("--seed", type=int, default=None,
+                     help="seed of the shifts solved again (default: the plan's)")
+    rep.add_argument("--time-limit", type=_positive, default=None,
+                     help="solver seconds per shift (default: the plan's)")
+    rep.add_argument("--redact", action="store_true", help="hide protected sites, as for plan")
+    rep.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    rep.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                     help="processes solving days at once (default: 2, or 1 on one core)")
+    rep.set_defaults(func=_cmd_replan)
 
     hot = sub.add_parser("hotspots", help="write the scored street segments as GeoJSON")
     hot.add_argument("--area", type=Path, required=True)

@@ -106,7 +106,8 @@ def _stamp(paths: list[Path | None]) -> tuple[tuple[str, int], ...]:
     return tuple((str(p), p.stat().st_mtime_ns) for p in paths if p is not None)
 
 
-def load_area_data(path: str | Path, cache: MutableMapping[Any, Any] | None = None) -> AreaData:
+def load_area_data(path: str | Path, cache: MutableMapping[Any, Any] | None = None, *,
+                   incidents: bool = True) -> AreaData:
     """Read and check ``area.toml`` and every file it names.
 
     Parameters
@@ -117,6 +118,9 @@ def load_area_data(path: str | Path, cache: MutableMapping[Any, Any] | None = No
         Optional mapping kept between calls (the service keeps one per
         worker): the network and the incidents are taken from it while their
         files are unchanged. The small files are read every time.
+    incidents
+        Read the incidents (a re-plan prices hotspots from its plan and needs none:
+        the table is then empty).
 
     Raises
     ------
@@ -134,16 +138,18 @@ def load_area_data(path: str | Path, cache: MutableMapping[Any, Any] | None = No
         network = load_network(area)
         if cache is not None:
             cache[net_key] = network
-    if cache is not None and inc_key in cache:
-        incidents = cache[inc_key]
+    if not incidents:
+        table = pd.DataFrame()
+    elif cache is not None and inc_key in cache:
+        table = cache[inc_key]
     else:
-        incidents = read_all(area.incident_paths)
+        table = read_all(area.incident_paths)
         if cache is not None:
-            cache[inc_key] = incidents
+            cache[inc_key] = table
     return AreaData(
         area=area,
         network=network,
-        incidents=incidents,
+        incidents=table,
         tension=read_tension(area.tension_path) if area.tension_path else [],
         events=read_events(area.events_path) if area.events_path else [],
     )

@@ -33,6 +33,11 @@ class Stop:
     """What the visit was worth to the plan: a hotspot's prize after dosage; 0 otherwise."""
     place: str = ""
     """Where the stop is, in words: its street and the nearest crossing street, or a station's name."""
+    change: str = ""
+    """Against the parent plan of a re-plan: ``added``, ``moved`` (from another unit), ``retimed``
+    (same unit, more than the tolerance from its time), or empty (unchanged, or not a re-plan)."""
+    was: str = ""
+    """For a moved or retimed stop: the unit and time it had in the parent plan (``CX-C1 14:20``)."""
 
     @property
     def dwell_min(self) -> float:
@@ -86,6 +91,11 @@ class PlannedHotspot:
     lat: float
     lon: float
     score: float
+    prize: float = 0.0
+    """What a visit is worth before dosage (see ``patrols.hotspots.Hotspot``); kept so a re-plan
+    prices the week's patrol points as the plan did without scoring the streets again."""
+    shift_weights: dict[str, float] = field(default_factory=dict)
+    day_weights: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,8 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
             date=date.fromisoformat(r["date"]), shift=r["shift"],
             start=datetime.fromisoformat(r["start"]), end=datetime.fromisoformat(r["end"]),
             stops=tuple(Stop(s["seq"], s["kind"], s["ref"], s["lat"], s["lon"],
-                             _dt(s["arrive"]), _dt(s["depart"]), s.get("value", 0.0), s.get("place", ""))
+                             _dt(s["arrive"]), _dt(s["depart"]), s.get("value", 0.0), s.get("place", ""),
+                             s.get("change", ""), s.get("was", ""))
                         for s in r["stops"]),
             path=tuple(tuple(p) for p in r["path"]), km=r["km"], busy_min=r["busy_min"],
         )
@@ -182,7 +193,8 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
         area=doc["area"], week_start=date.fromisoformat(doc["week_start"]), seed=doc["seed"],
         time_limit_s=doc["time_limit_s"], routes=routes,
         sites=tuple(PlannedSite(**s) for s in doc.get("sites", ())),
-        hotspots=tuple(PlannedHotspot(**h) for h in doc["hotspots"]),
+        hotspots=tuple(PlannedHotspot(**{**h, "day_weights": tuple(h.get("day_weights", ()))})
+                       for h in doc["hotspots"]),
         unserved=tuple(Unserved(u["site_id"], date.fromisoformat(u["date"]), u["shift"], u["reason"])
                        for u in doc.get("unserved", ())),
         required_visits=doc.get("required_visits", 0), hotspot_offers=doc["hotspot_offers"],

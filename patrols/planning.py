@@ -63,7 +63,7 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class _Point:
+class PlanPoint:
     kind: str  # station | protective | hotspot
     ref: str
     lat: float
@@ -127,7 +127,7 @@ class TravelTable:
     """Network node per place and mode (-1: the mode cannot reach it)."""
     travel: dict[str, np.ndarray]
 
-    def rows(self, points: list[_Point]) -> np.ndarray:
+    def rows(self, points: list[PlanPoint]) -> np.ndarray:
         """Rows of the table for a shift's points."""
         return np.array([self.index[(p.kind, p.ref)] for p in points], dtype=np.int64)
 
@@ -204,7 +204,7 @@ def travel_table(area: Area, network: Network, hotspots: list[Hotspot], modes: l
 
 
 # ---------------------------------------------------------------- problems
-def _problem(slot: Slot, shifts: list[UnitShift], points: list[_Point], table: TravelTable,
+def shift_problem(slot: Slot, shifts: list[UnitShift], points: list[PlanPoint], table: TravelTable,
              reserve: float) -> ShiftProblem:
     rows = table.rows(points)
     modes = sorted({us.mode for us in shifts})
@@ -233,18 +233,18 @@ def _problem(slot: Slot, shifts: list[UnitShift], points: list[_Point], table: T
     )
 
 
-def _slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotspots: list[Hotspot],
-                 area: Area, only: set[int] | None = None) -> list[_Point]:
+def slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotspots: list[Hotspot],
+                 area: Area, only: set[int] | None = None) -> list[PlanPoint]:
     t0 = slot.start.timestamp()
     length = slot.end.timestamp() - t0
-    points: list[_Point] = []
+    points: list[PlanPoint] = []
     for sid in sorted({us.station_id for us in shifts}):
         st = area.stations[sid]
-        points.append(_Point("station", sid, st.lat, st.lon, 0.0, 0.0, 0.0, length))
+        points.append(PlanPoint("station", sid, st.lat, st.lon, 0.0, 0.0, 0.0, length))
     sites = {s.site_id: s for s in area.sites}
     for v in visits:
         site = sites[v.site_id]
-        points.append(_Point("protective", v.site_id, site.lat, site.lon,
+        points.append(PlanPoint("protective", v.site_id, site.lat, site.lon,
                              v.dwell_min * 60.0, 0.0, v.window_open.timestamp() - t0,
                              v.window_close.timestamp() - t0))
     dwell = area.settings.hotspot_dwell_min * 60.0
@@ -252,14 +252,14 @@ def _slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotsp
     for k, h in enumerate(hotspots):
         if only is not None and k not in only:
             continue
-        points.append(_Point("hotspot", h.hotspot_id, h.lat, h.lon, dwell,
+        points.append(PlanPoint("hotspot", h.hotspot_id, h.lat, h.lon, dwell,
                              h.prize_for(slot.shift, weekday), 0.0, length - dwell, hotspot=k))
     return points
 
 
-def _districts(on_duty: list[UnitShift], visits: list[Visit], naive: list[Visit], hotspots: list[Hotspot],
-               table: TravelTable, area: Area
-               ) -> list[tuple[list[UnitShift], list[Visit], list[Visit], set[int] | None]]:
+def split_districts(on_duty: list[UnitShift], visits: list[Visit], naive: list[Visit],
+                    hotspots: list[Hotspot], table: TravelTable, area: Area
+                    ) -> list[tuple[list[UnitShift], list[Visit], list[Visit], set[int] | None]]:
     """Split a large shift into districts of at most ``district_units`` units each.
 
     A shift with at most ``settings.district_units`` units is one problem
@@ -318,7 +318,7 @@ def _bisect(stations: list[str], units_at: Counter[str], area: Area, cap: int) -
     return _bisect(order[:cut], units_at, area, cap) + _bisect(order[cut:], units_at, area, cap)
 
 
-def _keep(problem: ShiftProblem, keep: list[int]) -> ShiftProblem:
+def restrict(problem: ShiftProblem, keep: list[int]) -> ShiftProblem:
     """The problem restricted to the points in ``keep`` (depots must be kept)."""
     pos = {p: i for i, p in enumerate(keep)}
     idx = np.array(keep)
@@ -359,7 +359,7 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
                 if prize[i] < task.min_prize:
                     prize[i] = 0.0
         keep = [i for i in range(problem.n_points) if task.hotspot_of_point[i] < 0 or prize[i] > 0]
-        sub = _keep(replace(problem, prize=prize), keep)
+        sub = restrict(replace(problem, prize=prize), keep)
         # Work budgets, not the clock: the same seed gives the same plan under any load.
         task_limit = time_limit if task.time_limit is None else task.time_limit
         sol = solve(sub, time_limit=task_limit, seed=seed + n, workers=workers, deterministic=True)
@@ -373,7 +373,7 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
             for i in r:
                 if task.hotspot_of_point[i] >= 0:
                     ours[task.hotspot_of_point[i]] += 1
-        sol, value = _fill_empty(problem, task.hotspot_of_point, sol, value, ours, repeat_value,
+        sol, value = fill_empty(problem, task.hotspot_of_point, sol, value, ours, repeat_value,
                                  min_share, task_limit, seed + n)
         # The naive planner on the same shift, valued with its own dosage.
         nproblem = task.naive_problem
@@ -393,7 +393,7 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
     return out
 
 
-def _fill_empty(problem: ShiftProblem, hotspot_of_point: tuple[int, ...], sol: ShiftSolution,
+def fill_empty(problem: ShiftProblem, hotspot_of_point: tuple[int, ...], sol: ShiftSolution,
                 value: tuple[tuple[float, ...], ...], visits: Counter[int], repeat_value: float,
                 min_share: float, time_limit: float,
                 seed: int) -> tuple[ShiftSolution, tuple[tuple[float, ...], ...]]:
@@ -442,7 +442,7 @@ def _fill_empty(problem: ShiftProblem, hotspot_of_point: tuple[int, ...], sol: S
     keep = sorted(set(depots) | set(offered))
     pos = {p: j for j, p in enumerate(keep)}
     vehicles = [replace(v, allowed=frozenset(pos[i] for i in v.allowed)) for v in vehicles]
-    sub = _keep(replace(problem, prize=prize, required=np.zeros(problem.n_points, dtype=bool),
+    sub = restrict(replace(problem, prize=prize, required=np.zeros(problem.n_points, dtype=bool),
                         vehicles=tuple(vehicles)), keep)
     extra = solve(sub, time_limit=time_limit * 0.5, seed=seed, workers=1, deterministic=True)
     routes, starts = list(sol.routes), list(sol.starts)
@@ -478,7 +478,7 @@ def _solve_days(days: list[list[SlotTask]], settings: Settings, time_limit: floa
 
 
 # ------------------------------------------------------------------- routes
-def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: ShiftProblem,
+def build_routes(slot: Slot, shifts: list[UnitShift], points: list[PlanPoint], problem: ShiftProblem,
             sol: ShiftSolution, value: tuple[tuple[float, ...], ...], network: Network,
             table: TravelTable, places: Places, station_names: dict[str, str]) -> list[Route]:
     t0 = slot.start.timestamp()
@@ -523,7 +523,7 @@ def _routes(slot: Slot, shifts: list[UnitShift], points: list[_Point], problem: 
 
 
 # --------------------------------------------------------------- shortfall
-def _shortfall(missing: dict[tuple[date, str], list[Visit]], slots: dict[tuple[date, str], Slot],
+def extra_units_needed(missing: dict[tuple[date, str], list[Visit]], slots: dict[tuple[date, str], Slot],
                area: Area, table: TravelTable, time_limit: float, seed: int) -> list[dict[str, Any]]:
     """How many more car unit-shifts, from which station, would serve the unserved visits of each shift.
 
@@ -543,8 +543,8 @@ def _shortfall(missing: dict[tuple[date, str], list[Visit]], slots: dict[tuple[d
         for extra in range(1, MAX_EXTRA_UNITS + 1):
             units = [UnitShift(f"extra-{i + 1}", "car", nearest, slot.shift, slot.date, slot.start, slot.end)
                      for i in range(extra)]
-            points = _slot_points(slot, units, visits, [], area)
-            problem = _problem(slot, units, points, table, area.settings.reserve_share)
+            points = slot_points(slot, units, visits, [], area)
+            problem = shift_problem(slot, units, points, table, area.settings.reserve_share)
             sol = solve(problem, time_limit=time_limit, seed=seed, workers=1, deterministic=True)
             served = sum(len(r) for r in sol.routes)
             if served == len(visits):
@@ -617,20 +617,21 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     staffed = [s for s in slots if any(us.date == s.date and us.shift == s.shift for us in shifts_all)]
     if not staffed:
         raise PlanningError("no unit-shift in the week")
-    built: list[tuple[Slot, list[UnitShift], list[Visit], list[_Point], ShiftProblem, list[_Point]]] = []
+    built: list[tuple[Slot, list[UnitShift], list[Visit], list[PlanPoint], ShiftProblem,
+                      list[PlanPoint]]] = []
     by_day: dict[date, list[SlotTask]] = defaultdict(list)
     districts = 0
     for slot in staffed:
         on_duty = [us for us in shifts_all if us.date == slot.date and us.shift == slot.shift]
         slot_visits = [v for v in visits if v.slot == slot]
         slot_naive = [v for v in naive if v.slot == slot]
-        parts = _districts(on_duty, slot_visits, slot_naive, hotspots, table, area)
+        parts = split_districts(on_duty, slot_visits, slot_naive, hotspots, table, area)
         districts += len(parts)
         for group, group_visits, group_naive, group_hot in parts:
-            points = _slot_points(slot, group, group_visits, hotspots, area, group_hot)
-            problem = _problem(slot, group, points, table, settings.reserve_share)
-            naive_points = _slot_points(slot, group, group_naive, hotspots, area, group_hot)
-            naive_problem = _problem(slot, group, naive_points, table, settings.reserve_share)
+            points = slot_points(slot, group, group_visits, hotspots, area, group_hot)
+            problem = shift_problem(slot, group, points, table, settings.reserve_share)
+            naive_points = slot_points(slot, group, group_naive, hotspots, area, group_hot)
+            naive_problem = shift_problem(slot, group, naive_points, table, settings.reserve_share)
             fixed = np.array([p.open_s + HALF_WINDOW_S if p.kind == "protective" else 0.0
                               for p in naive_points])
             # Solver time grows with the units: REFERENCE_UNITS get the time limit.
@@ -665,7 +666,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
             unserved.append(Unserved(p.ref, slot.date, slot.shift, miss.reason))
             if miss.point in visit_at:
                 missing[(slot.date, slot.shift)].append(visit_at[miss.point])
-        routes.extend(_routes(slot, on_duty, points, problem, res.solution, res.value, network, table,
+        routes.extend(build_routes(slot, on_duty, points, problem, res.solution, res.value, network, table,
                               places, station_names))
         base_value += res.baseline_value
         base_busy += res.baseline_busy_s
@@ -685,10 +686,10 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         for s in r.stops:
             if s.kind == "protective" and (s.ref, r.date, r.shift) in tier_keys and s.arrive:
                 planned_times[s.ref].append(s.arrive)
-    spread = _spread(area, visits, planned_times, seed)
-    base_spread = _spread(area, visits, base_times, seed)
+    spread = visit_spread(area, visits, planned_times, seed)
+    base_spread = visit_spread(area, visits, base_times, seed)
 
-    shortfall = _shortfall(dict(missing), {(s.date, s.shift): s for s in staffed}, area, table,
+    shortfall = extra_units_needed(dict(missing), {(s.date, s.shift): s for s in staffed}, area, table,
                            min(limit, 2.0), seed) if missing else []
     for key, group in _unstaffed(unserved_demand).items():
         shortfall.append({"date": key[0].isoformat(), "shift": key[1], "mode": "any",
@@ -729,7 +730,8 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         routes=tuple(routes),
         sites=tuple(PlannedSite(s.site_id, s.kind, s.tier, s.lat, s.lon, s.label)
                     for s in sorted(area.sites, key=lambda s: s.site_id)),
-        hotspots=tuple(PlannedHotspot(h.hotspot_id, h.lat, h.lon, round(h.score, 3)) for h in hotspots),
+        hotspots=tuple(PlannedHotspot(h.hotspot_id, h.lat, h.lon, round(h.score, 3), h.prize,
+                                      dict(h.shift_weights), tuple(h.day_weights)) for h in hotspots),
         unserved=tuple(sorted(unserved, key=lambda u: (u.date, u.shift, u.site_id))),
         required_visits=len(visits) + len(unserved_demand),
         hotspot_offers=len(hotspots) * len(staffed),
@@ -748,7 +750,8 @@ def _unstaffed(unserved: list) -> dict[tuple[date, str], int]:
     return dict(groups)
 
 
-def _spread(area: Area, visits: list[Visit], times: dict[str, list[datetime]], seed: int) -> dict[str, Any]:
+def visit_spread(area: Area, visits: list[Visit], times: dict[str, list[datetime]],
+                 seed: int) -> dict[str, Any]:
     """Per-site spread of visit hours beside uniform random times in the same windows."""
     sites = {s.site_id: s for s in area.sites}
     tz = area.settings.timezone

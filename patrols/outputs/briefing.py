@@ -241,13 +241,15 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
     )
 
 
-def briefings(plan: Plan) -> dict[str, str]:
+def briefings(plan: Plan, only: set[str] | None = None) -> dict[str, str]:
     """Every briefing page and their index, by file name inside the bundle.
 
     Parameters
     ----------
     plan
         The plan.
+    only
+        Route keys (``unit/date/shift``) whose pages to make; all when ``None``.
 
     Returns
     -------
@@ -256,7 +258,8 @@ def briefings(plan: Plan) -> dict[str, str]:
     """
     colours = unit_colours(plan)
     boxes = StreetBoxes(plan)
-    pages = {briefing_name(r): briefing_html(plan, r, colours[r.unit_id], boxes) for r in plan.routes}
+    pages = {briefing_name(r): briefing_html(plan, r, colours[r.unit_id], boxes) for r in plan.routes
+             if only is None or r.key in only}
     items, day = [], None
     for r in sorted(plan.routes, key=lambda r: (r.start, r.unit_id)):
         if (r.date, r.shift) != day:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from patrols.outputs._features import has_stops
 from patrols.outputs.briefing import FOLDER as BRIEFINGS
-from patrols.outputs.briefing import briefings
+from patrols.outputs.briefing import briefing_name, briefings
 from patrols.outputs.dispatch import FOLDER as DISPATCH
-from patrols.outputs.dispatch import dispatch_files
+from patrols.outputs.dispatch import dispatch_files, dispatch_name
 from patrols.outputs.geojson import plan_geojson_text
 from patrols.outputs.gpkg import plan_gpkg_bytes
 from patrols.outputs.gpx import plan_gpx_text
@@ -26,7 +28,7 @@ from patrols.outputs.ics import roster_ics
 from patrols.outputs.kml import plan_kml_text
 from patrols.outputs.roster import roster_csv
 from patrols.outputs.summary import summarize
-from patrols.outputs.webmap import map_html
+from patrols.outputs.webmap import map_html, unit_colours
 from patrols.plan import Plan, plan_to_dict
 
 BUNDLE_FILES = ("plan.json", "summary.json", "roster.csv", "roster.ics", "plan.geojson", "plan.gpx",
@@ -35,8 +37,44 @@ BUNDLE_FILES = ("plan.json", "summary.json", "roster.csv", "roster.ics", "plan.g
 BUNDLE_FOLDERS = (BRIEFINGS, DISPATCH)
 
 
+@dataclass(frozen=True)
+class Reuse:
+    """A parent bundle whose per-unit-shift files a re-plan takes as they are for unchanged routes."""
+
+    folder: Path
+    parent: Plan
+    unchanged: frozenset[str]
+    """Keys of the routes that are the parent's, stop for stop."""
+
+
+def _reused(plan: Plan, reuse: Reuse | None) -> dict[str, str]:
+    """The parent's briefing and dispatch files of unchanged routes, read back; empty when any differs.
+
+    A page depends on its route, the plan's unit colours and street labels and
+    the redaction: files are taken only when all of those are the parent's.
+    """
+    if reuse is None or reuse.parent.redacted or plan.redacted:
+        return {}
+    if unit_colours(plan) != unit_colours(reuse.parent) or plan.street_labels != reuse.parent.street_labels:
+        return {}
+    out = {}
+    for route in plan.routes:
+        if route.key not in reuse.unchanged:
+            continue
+        names = [briefing_name(route)]
+        if has_stops(route):
+            names += [dispatch_name(route, "gpx"), dispatch_name(route, "kml")]
+        for name in names:
+            path = reuse.folder / name
+            if not path.is_file():
+                return {}
+            with path.open(encoding="utf-8", newline="") as fh:
+                out[name] = fh.read()
+    return out
+
+
 def bundle_files(plan: Plan, tile_url: str | None = None,
-                 written_at: datetime | None = None) -> dict[str, str | bytes]:
+                 written_at: datetime | None = None, reuse: Reuse | None = None) -> dict[str, str | bytes]:
     """The content of each file of the bundle (text, or bytes for ``plan.gpkg``), by path inside the bundle.
 
     Parameters
@@ -48,6 +86,9 @@ def bundle_files(plan: Plan, tile_url: str | None = None,
     written_at
         When the bundle is written (aware; now if not given): ``roster.ics``
         takes its ``DTSTAMP`` and ``SEQUENCE`` from it.
+    reuse
+        A parent bundle (a re-plan's): the briefings and dispatch files of
+        unchanged routes are read from it instead of made again.
 
     Returns
     -------
@@ -65,13 +106,16 @@ def bundle_files(plan: Plan, tile_url: str | None = None,
         "plan.gpkg": plan_gpkg_bytes(plan),
         "map.html": map_html(plan, tile_url),
     }
-    files.update(briefings(plan))
-    files.update(dispatch_files(plan))
+    taken = _reused(plan, reuse)
+    only = None if not taken else {r.key for r in plan.routes if r.key not in reuse.unchanged}
+    files.update(briefings(plan, only))
+    files.update(dispatch_files(plan, only))
+    files.update(taken)
     return files
 
 
 def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None,
-                 written_at: datetime | None = None) -> Path:
+                 written_at: datetime | None = None, reuse: Reuse | None = None) -> Path:
     """Write the bundle to ``out_dir``, replacing an earlier bundle there.
 
     Every file is made in a temporary folder beside ``out_dir`` first, so a
@@ -87,6 +131,8 @@ def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None,
         Optional tile URL template for ``map.html``.
     written_at
         When the bundle is written (now if not given); see :func:`bundle_files`.
+    reuse
+        See :func:`bundle_files`.
 
     Returns
     -------
@@ -95,7 +141,7 @@ def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None,
     """
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = bundle_files(plan, tile_url, written_at)
+    files = bundle_files(plan, tile_url, written_at, reuse)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for name, content in files.items():

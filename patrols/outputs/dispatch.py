@@ -31,13 +31,15 @@ def dispatch_name(route: Route, ext: str) -> str:
     return f"{FOLDER}/{_safe(route.unit_id)}/{route.date.isoformat()}-{_safe(route.shift)}.{ext}"
 
 
-def dispatch_files(plan: Plan) -> dict[str, str]:
+def dispatch_files(plan: Plan, only: set[str] | None = None) -> dict[str, str]:
     """The text of every dispatch file, by path inside the bundle.
 
     Parameters
     ----------
     plan
         The plan.
+    only
+        Route keys (``unit/date/shift``) whose files to make; all when ``None``.
 
     Returns
     -------
@@ -46,7 +48,7 @@ def dispatch_files(plan: Plan) -> dict[str, str]:
     """
     files: dict[str, str] = {}
     for route in plan.routes:
-        if not has_stops(route):
+        if not has_stops(route) or (only is not None and route.key not in only):
             continue
         for ext, write in (("gpx", route_gpx_text), ("kml", route_kml_text)):
             name = dispatch_name(route, ext)

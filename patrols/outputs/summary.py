@@ -78,6 +78,7 @@ def summarize(plan: Plan) -> dict[str, Any]:
         **{k: plan.extra[k] for k in ("predictability", "baseline", "shortfall", "districts", "timing",
                                       "dosage")
            if k in plan.extra},
+        **{k: plan.extra[k] for k in ("replan", "warnings") if k in plan.extra and not plan.redacted},
         "time_limit_s": plan.time_limit_s,
         "solve_seconds": plan.solve_seconds,
     }

@@ -14,7 +14,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from patrols.solver._scaling import IntegerProblem, to_integers
-from patrols.solver.problem import ShiftProblem
+from patrols.solver.problem import ShiftProblem, Stability
 from patrols.solver.screening import allowed_vehicles, servable_visits
 
 # Keep all penalties together well inside int64 (OR-Tools sums them).
@@ -75,6 +75,7 @@ def solve_ortools(
     metaheuristic: str = "GUIDED_LOCAL_SEARCH",
     solution_limit: int | None = None,
     stop_when: Callable[[int, float, bool], bool] | None = None,
+    stability: Stability | None = None,
 ) -> list[list[int]]:
     """Solve a shift problem with OR-Tools routing.
 
@@ -100,6 +101,10 @@ def solve_ortools(
         seconds since the call began and whether that solution serves every
         servable required visit; returning true ends the search there (the
         best plan found is returned).
+    stability
+        Where each point stood in the plan being changed (a re-plan): moving a
+        point to another vehicle, dropping it or shifting its time then costs
+        (see :class:`~patrols.solver.problem.Stability`).
 
     Returns
     -------
@@ -125,8 +130,26 @@ def solve_ortools(
         np.fill_diagonal(m, 0)
         transit_ids[name] = routing.RegisterTransitMatrix(m.tolist())
     per_vehicle = [transit_ids[v.profile] for v in vehicles]
-    for k in range(nv):
-        routing.SetArcCostEvaluatorOfVehicle(per_vehicle[k], k)
+    penalties, required_penalty = prize_penalties(problem, ints)
+    move = 0
+    if stability is not None:
+        # Moving a stop costs as much as the best optional visit: worth it to serve a
+        # required visit, never for a small gain in prize.
+        top = float(penalties.max()) if penalties.size else 0.0
+        move = int(stability.move_cost * top) if top > 0 else int(ints.horizon)
+        # ...and moving every stop that had a place still costs less than leaving one required visit out.
+        had = int(np.sum(np.asarray(stability.vehicle) >= 0))
+        move = max(1, min(move, required_penalty // (2 * had + 2)))
+        prefer = np.asarray(stability.vehicle)
+        for k, v in enumerate(vehicles):
+            m = ints.travel[v.profile] + ints.service[:, None]
+            m = np.minimum(m, ints.unreachable)
+            np.fill_diagonal(m, 0)
+            m = m + np.where((prefer >= 0) & (prefer != k), move, 0)[None, :]
+            routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitMatrix(m.tolist()), k)
+    else:
+        for k in range(nv):
+            routing.SetArcCostEvaluatorOfVehicle(per_vehicle[k], k)
 
     routing.AddDimensionWithVehicleTransits(per_vehicle, ints.horizon, ints.horizon, False, "time")
     time_dim = routing.GetDimensionOrDie("time")
@@ -140,7 +163,6 @@ def solve_ortools(
             per_vehicle, 0, [int(b) for b in ints.max_busy], True, "busy"
         )
 
-    penalties, required_penalty = prize_penalties(problem, ints)
     servable, _ = servable_visits(problem)
     servable_set = set(servable)
     for i in range(n):
@@ -153,7 +175,15 @@ def solve_ortools(
             continue
         time_dim.CumulVar(index).SetRange(int(ints.window_open[i]), int(ints.window_close[i]))
         penalty = required_penalty if bool(problem.required[i]) else int(penalties[i])
+        if stability is not None and stability.vehicle[i] >= 0 and not problem.required[i]:
+            penalty += move
         routing.AddDisjunction([index], penalty)
+        if stability is not None and np.isfinite(stability.start[i]):
+            at = (float(stability.start[i]) - ints.origin) * ints.scale
+            slack = stability.tolerance * ints.scale
+            per_unit = max(1, int(move / (3600.0 * ints.scale)))
+            time_dim.SetCumulVarSoftUpperBound(index, int(at + slack), per_unit)
+            time_dim.SetCumulVarSoftLowerBound(index, max(0, int(at - slack)), per_unit)
         allowed = allowed_vehicles(problem, i)
         if len(allowed) < nv:
             # SetAllowedVehiclesForIndex's Span argument does not bind in this

@@ -75,6 +75,24 @@ class ShiftProblem:
 
 
 @dataclass(frozen=True)
+class Stability:
+    """Where each point stood in a plan being changed, so a re-solve moves as little as it can.
+
+    A preference, not a constraint: serving a point on another vehicle than
+    ``vehicle[i]``, or dropping it, costs ``move_cost`` prize units; starting it
+    more than ``tolerance`` seconds from ``start[i]`` costs ``move_cost`` an
+    hour beyond the tolerance. Only the OR-Tools engine honours it.
+    """
+
+    vehicle: np.ndarray
+    """Vehicle index each point had (-1: none, a new point)."""
+    start: np.ndarray
+    """Service start each point had (``nan``: none)."""
+    move_cost: float
+    tolerance: float = 900.0
+
+
+@dataclass(frozen=True)
 class Unserved:
     """A required visit the solver could not fit, with the reason."""
 

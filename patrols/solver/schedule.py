@@ -44,6 +44,44 @@ def earliest_schedule(
     return tuple(starts), v.earliest, t + float(m[here, v.end])
 
 
+def anchored_schedule(
+    problem: ShiftProblem, vehicle: int, route: Sequence[int], target: Sequence[float]
+) -> tuple[tuple[float, ...], float, float]:
+    """Time a feasible route with each visit as near its target time as the route allows.
+
+    Each visit starts at its target (``nan``: as early as possible) unless the
+    visits before it make that too early or the visits after it make it too
+    late; waiting costs nothing (busy time counts travel and dwell only). A
+    re-plan uses it so that a stop whose route changed elsewhere keeps its time.
+
+    Returns
+    -------
+    starts, depart, arrive_end
+        As :func:`earliest_schedule`.
+    """
+    v = problem.vehicles[vehicle]
+    m = problem.travel[v.profile]
+    seq = [v.start, *route, v.end]
+    latest = [0.0] * len(route)
+    bound = v.latest
+    for j in range(len(route) - 1, -1, -1):
+        i = route[j]
+        bound = min(float(problem.window_close[i]),
+                    bound - float(m[i, seq[j + 2]]) - float(problem.service[i]))
+        latest[j] = bound
+    t = v.earliest
+    here = v.start
+    starts = []
+    for j, i in enumerate(route):
+        early = max(t + float(m[here, i]), float(problem.window_open[i]))
+        wanted = float(target[j])
+        t = early if wanted != wanted else max(early, min(wanted, latest[j]))
+        starts.append(t)
+        t += float(problem.service[i])
+        here = i
+    return tuple(starts), v.earliest, t + float(m[here, v.end])
+
+
 def build_solution(
     problem: ShiftProblem,
     routes: Sequence[Sequence[int]],
