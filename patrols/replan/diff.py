@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from patrols.errors import PlanningError
 from patrols.plan import Route, Stop
 from patrols.planning import (
     TravelTable,
@@ -105,7 +106,8 @@ def restore_prefix(made: list[Route], old_routes: list[Route], ts: float) -> lis
         prefix = [s for s in o.stops[1:-1] if s.arrive.timestamp() < ts]
         head = list(r.stops[1:1 + len(prefix)])
         if [(s.kind, s.ref) for s in head] != [(s.kind, s.ref) for s in prefix]:
-            raise AssertionError(f"{r.key}: the stops before the start were not kept")
+            raise PlanningError(f"{r.key}: the stops made before the re-plan's start could not be kept "
+                                "(please report this with the plan and the changes)")
         stops = [o.stops[0], *prefix, *r.stops[1 + len(prefix):]]
         out.append(replace(r, stops=tuple(stops)))
     return out

@@ -32,10 +32,30 @@ SPREAD_WARNING_RATIO = 0.9
 SAME_HOUR_S = 3600.0
 
 
-def predictability_warnings(area: Area, week: WeekState, parent_week: WeekState, routes: list[Route],
-                            parent: Plan,
-              changes: Changes, offset: dict[str, int], seed: int) -> list[dict[str, str]]:
-    """ARMOR's check: where pins or narrowed windows make a site's visits easy to foresee."""
+def predictability_warnings(area: Area, week: WeekState, routes: list[Route], parent: Plan, changes: Changes,
+                            offset: dict[str, int], start: datetime, seed: int) -> list[dict[str, str]]:
+    """ARMOR's check: where this re-plan's pins or narrowed windows make a site's visits easy to foresee.
+
+    Parameters
+    ----------
+    area, week
+        The area and the week as the changes leave it.
+    routes, parent
+        The new plan's routes, and the parent plan (for the spread it had).
+    changes, offset
+        All changes so far, and how many of each table earlier re-plans made
+        (only this re-plan's changes are named and checked).
+    start
+        The re-plan's start: two visits on consecutive days are flagged only
+        when one of them is from then on (earlier ones cannot change now).
+    seed
+        Seed of the uniform-random reference.
+
+    Returns
+    -------
+    list of dict
+        ``site_id``, ``kind`` (``spread`` or ``same_hour``), ``by`` (the changes) and ``message``.
+    """
     tz = area.settings.timezone
     zone = ZoneInfo(tz)
     why: dict[str, list[str]] = defaultdict(list)
@@ -83,7 +103,7 @@ def predictability_warnings(area: Area, week: WeekState, parent_week: WeekState,
         local = [t.astimezone(zone) for t in got]
         for a in local:
             for b in local:
-                if (b.date() - a.date()).days != 1:
+                if (b.date() - a.date()).days != 1 or max(a, b) < start:
                     continue
                 gap = abs((b.hour * 3600 + b.minute * 60) - (a.hour * 3600 + a.minute * 60))
                 if min(gap, 86400 - gap) < SAME_HOUR_S:

@@ -143,7 +143,7 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
     if parent.hotspots and all(h.prize <= 0 for h in parent.hotspots):
         raise InputError(plan_source,
                          "the plan was made before re-planning was possible (no hotspot prizes); "
-                                      "plan the week again")
+                         "plan the week again")
     start = start if start.tzinfo else start.replace(tzinfo=zone)
     week_begin = min(r.start for r in parent.routes)
     week_end = max(r.end for r in parent.routes)
@@ -168,8 +168,11 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
     old = week_state(area, list(events), prior, parent, parent.seed, start_shifts)
     new = week_state(area, list(events), changes, parent, parent.seed, start_shifts)
     area2 = replace(area, sites=new.sites)
+    # The parent's patrol points, less the events an earlier re-plan added (offered below as events).
+    event_ids = {ev.event_id for ev in new.events}
     hotspots = [Hotspot(h.hotspot_id, h.lat, h.lon, -1, h.score, h.prize, -1, dict(h.shift_weights),
-                        tuple(h.day_weights) or (1.0,) * 7) for h in parent.hotspots]
+                        tuple(h.day_weights) or (1.0,) * 7) for h in parent.hotspots
+                if h.hotspot_id not in event_ids]
     event_points = [Hotspot(ev.event_id, ev.lat, ev.lon, -1, 0.0, 0.0, -1) for ev in new.events]
     modes = sorted({us.mode for us in new.shifts} | {us.mode for us in old.shifts} | {"car"})
     table = travel_table(replace(area, sites=all_sites(old.sites, new.sites)), network,
@@ -178,7 +181,8 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
     say(f"changes read: {describe_changes(new_changes)} ({clock.perf_counter() - began:.1f} s)")
 
     slots = week_slots(parent.week_start, area.shifts, settings.timezone)
-    staffed = [s for s in slots if any(us.date == s.date and us.shift == s.shift for us in new.shifts)]
+    # The week's bar for a hotspot visit is the parent's (its staffed shifts' top prize).
+    staffed = [s for s in slots if any(us.date == s.date and us.shift == s.shift for us in old.shifts)]
     top_prize = max((h.prize_for(s.shift, s.date.weekday()) for s in staffed for h in hotspots), default=0.0)
     routes_of: dict[tuple[date, str], list[Route]] = defaultdict(list)
     for r in parent.routes:
@@ -229,13 +233,11 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
                 continue
             unserved_new.append(Unserved(p.ref, slot.date, slot.shift, miss.reason))
             if miss.point in visit_at:
-                missing[(slot.date,
-                         slot.shift)].append(visit_at[miss.point])
+                missing[(slot.date, slot.shift)].append(visit_at[miss.point])
         made = build_routes(slot, group, points, task.problem, res.solution, res.value, network, table,
-                            places,
-                            station_names)
-        new_routes[(slot.date, slot.shift)].extend(restore_prefix(made, routes_of[(slot.date, slot.shift)],
-                                                                   ts))
+                            places, station_names)
+        key = (slot.date, slot.shift)
+        new_routes[key].extend(restore_prefix(made, routes_of[key], ts))
     # Unserved: the parent's outside the touched shifts, the new ones inside.
     unserved = [u for u in parent.unserved if (u.date, u.shift) not in touched_keys]
     unserved += unserved_new
@@ -286,7 +288,7 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
             if s.kind == "protective" and (s.ref, r.date, r.shift) in tier_keys and s.arrive:
                 planned_times[s.ref].append(s.arrive)
     spread = visit_spread(area2, new.visits, planned_times, parent.seed)
-    warnings = predictability_warnings(area2, new, old, routes, parent, changes, offset, parent.seed)
+    warnings = predictability_warnings(area2, new, routes, parent, changes, offset, start, parent.seed)
 
     extra = dict(parent.extra)
     hot_s = parent.extra.get("hotspot_patrol_minutes", 0.0) * 60.0 - hot_old + hot_new
@@ -320,8 +322,8 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
         },
     })
     extra["baseline"] = parent.extra.get("baseline", {})
-    planned_hotspots = parent.hotspots + tuple(PlannedHotspot(ev.event_id, ev.lat, ev.lon, 0.0)
-                                               for ev in new.events)
+    planned_hotspots = tuple(h for h in parent.hotspots if h.hotspot_id not in event_ids) + tuple(
+        PlannedHotspot(ev.event_id, ev.lat, ev.lon, 0.0) for ev in new.events)
     return replace(
         parent, seed=parent.seed, time_limit_s=limit, routes=tuple(routes),
         sites=tuple(PlannedSite(s.site_id, s.kind, s.tier, s.lat, s.lon, s.label)

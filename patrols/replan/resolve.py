@@ -103,7 +103,7 @@ def resolve_day(tasks: list[ResolveTask], repeat_value: float, daily_cap: int, s
                          key=lambda i: (float(sub.window_close[i] - sub.window_open[i]),
                                         float(sub.window_open[i]), i))
         fixed = {i for i in sub.visits if bool(sub.required[i])} | locked
-        warm = insert_required(sub, warm, orphans, fixed, stab.start)
+        warm = insert_required(sub, warm, orphans, fixed, stab)
         # Then what is left out, best prize first, wherever it fits without moving anything.
         served = {i for r in warm for i in r}
         spare = sorted((i for i in sub.visits if i not in served and not bool(sub.required[i])

@@ -165,9 +165,11 @@ def slot_tasks(slot: Slot, on_duty: list[UnitShift], slot_visits: list[Visit], w
                     i = match_point(points, s, t0, used, visit_of)
                     if i is not None:
                         used.add(i)
-                points.append(PlanPoint(s.kind, s.ref, s.lat, s.lon, s.dwell_min * 60.0, 0.0,
-                                        s.arrive.timestamp() - t0, s.arrive.timestamp() - t0,
-                                        hotspot=hot_index.get(s.ref, -1) if s.kind == "hotspot" else -1))
+                # A second either side: plan times are whole seconds, the solver's are not.
+                at = s.arrive.timestamp() - t0
+                hot = hot_index.get(s.ref, -1) if s.kind == "hotspot" else -1
+                points.append(PlanPoint(s.kind, s.ref, s.lat, s.lon, s.dwell_min * 60.0, 0.0, at - 1.0,
+                                        at + 1.0, hotspot=hot))
                 locked.append(True)
                 pref_vehicle = np.append(pref_vehicle, units.index(r.unit_id))
                 pref_start = np.append(pref_start, s.arrive.timestamp() - t0)
@@ -217,7 +219,17 @@ def slot_tasks(slot: Slot, on_duty: list[UnitShift], slot_visits: list[Visit], w
         vehicles = []
         for k, veh in enumerate(problem.vehicles):
             banned = {i for i, owner in only.items() if owner != k}
-            vehicles.append(replace(veh, allowed=frozenset(visits_all - banned)) if banned else veh)
+            if banned:
+                veh = replace(veh, allowed=frozenset(visits_all - banned))
+            # A unit going off while it makes a stop finishes that stop and comes back first.
+            done = [i for i, owner in only.items() if owner == k and locked[i]]
+            if done:
+                last = max(done, key=lambda i: problem.window_close[i])
+                back = (problem.window_close[last] + problem.service[last]
+                        + problem.travel[veh.profile][last, veh.end])
+                if np.isfinite(back) and back > veh.latest:
+                    veh = replace(veh, latest=float(back))
+            vehicles.append(veh)
         problem = replace(problem, required=required, vehicles=tuple(vehicles),
                           window_open=np.minimum(problem.window_open, length),
                           name=f"{slot.date.isoformat()}/{slot.shift}/replan")

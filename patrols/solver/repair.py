@@ -22,7 +22,8 @@ from itertools import pairwise
 import numpy as np
 
 from patrols.solver.feasibility import route_violations
-from patrols.solver.problem import ShiftProblem
+from patrols.solver.problem import ShiftProblem, Stability
+from patrols.solver.schedule import anchored_schedule
 
 
 def _excess(problem: ShiftProblem, k: int, route: Sequence[int]) -> float:
@@ -53,7 +54,7 @@ def _allowed(problem: ShiftProblem, k: int, i: int) -> bool:
 
 
 def insert_required(problem: ShiftProblem, routes: list[list[int]], visits: Sequence[int],
-                    fixed: set[int], start: np.ndarray | None = None) -> list[list[int]]:
+                    fixed: set[int], stability: Stability | None = None) -> list[list[int]]:
     """Insert each of ``visits`` into ``routes``, ejecting the fewest stops it takes.
 
     Parameters
@@ -66,9 +67,11 @@ def insert_required(problem: ShiftProblem, routes: list[list[int]], visits: Sequ
         Visits to insert (required ones), tightest window first is best.
     fixed
         Stops that may not be ejected (required visits, stops already made).
-    start
-        Planned start of each point (``nan``: none): insertion positions are
-        tried only where the visit's window meets the planned times around it.
+    stability
+        Where each stop stood (unit and time): insertion positions are tried
+        only where the visit's window meets the planned times around it, and
+        a stop the insertion pushes more than the tolerance from its time
+        counts as one more stop moved.
 
     Returns
     -------
@@ -76,12 +79,14 @@ def insert_required(problem: ShiftProblem, routes: list[list[int]], visits: Sequ
         Feasible routes; a visit that fits nowhere is left out.
     """
     routes = [list(r) for r in routes]
+    start = None if stability is None else stability.start
     for x in visits:
         best: tuple[tuple[int, float, float], int, list[int]] | None = None
         for k in range(len(problem.vehicles)):
             if not _allowed(problem, k, x):
                 continue
             route = routes[k]
+            off_time = _off_time(problem, k, route, stability)
             for p in _positions(problem, route, x, start):
                 trial = [*route[:p], x, *route[p:]]
                 ejected: list[int] = []
@@ -98,13 +103,22 @@ def insert_required(problem: ShiftProblem, routes: list[list[int]], visits: Sequ
                     ejected.append(out)
                 if not trial or route_violations(problem, k, trial):
                     continue
-                key = (len(ejected), sum(float(problem.prize[i]) for i in ejected), _travel(problem, k,
-                                                                                            trial))
+                moved = len(ejected) + max(0, _off_time(problem, k, trial, stability) - off_time)
+                key = (moved, sum(float(problem.prize[i]) for i in ejected), _travel(problem, k, trial))
                 if best is None or key < best[0]:
                     best = (key, k, trial)
         if best is not None:
             routes[best[1]] = best[2]
     return routes
+
+
+def _off_time(problem: ShiftProblem, k: int, route: list[int], stability: Stability | None) -> int:
+    """Stops of vehicle ``k``'s own that the route, timed near their old times, puts off them."""
+    if stability is None or not route:
+        return 0
+    starts, _, _ = anchored_schedule(problem, k, route, [float(stability.start[i]) for i in route])
+    return sum(1 for i, t in zip(route, starts, strict=True)
+               if stability.vehicle[i] == k and abs(t - float(stability.start[i])) > stability.tolerance)
 
 
 def insert_free(problem: ShiftProblem, routes: list[list[int]], candidates: Sequence[int]) -> list[list[int]]:
