@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 # Leaflet for map.html, from the npm registry (inlined into the page, never committed).
 ASSETS := node_modules/.package-lock.json
 
-.PHONY: demo test bench bench-scale lint setup clean browser gdal
+.PHONY: demo test bench bench-scale bench-replan lint setup clean browser gdal
 
 setup: $(STAMP) $(ASSETS)
 
@@ -57,6 +57,10 @@ test: $(STAMP) $(ASSETS) browser gdal
 
 bench: $(STAMP)
 	$(PY) bench/run.py --seconds 10
+
+# Re-planning a changed week against planning it again, on the demo (bench/replan.py).
+bench-replan: $(STAMP) $(ASSETS)
+	$(PY) bench/replan.py --repeat 3
 
 # Planning at growing scale (bench/README_scale.md): builds areas under bench/work/scale/ and plans a
 # week on each; the full run (9 and 30 copies) takes a long while. E.g. SCALE_ARGS="--tiles 1 --skip-rutland".

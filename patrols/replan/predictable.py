@@ -33,7 +33,8 @@ SAME_HOUR_S = 3600.0
 
 
 def predictability_warnings(area: Area, week: WeekState, routes: list[Route], parent: Plan, changes: Changes,
-                            offset: dict[str, int], start: datetime, seed: int) -> list[dict[str, str]]:
+                            offset: dict[str, int], start: datetime, solved: set[str],
+                            seed: int) -> list[dict[str, str]]:
     """ARMOR's check: where this re-plan's pins or narrowed windows make a site's visits easy to foresee.
 
     Parameters
@@ -47,7 +48,9 @@ def predictability_warnings(area: Area, week: WeekState, routes: list[Route], pa
         (only this re-plan's changes are named and checked).
     start
         The re-plan's start: two visits on consecutive days are flagged only
-        when one of them is from then on (earlier ones cannot change now).
+        when one of them is from then on (earlier ones cannot change now)...
+    solved
+        ...and in a shift solved again (``YYYY-MM-DD/shift``): the pairs this re-plan made.
     seed
         Seed of the uniform-random reference.
 
@@ -75,10 +78,13 @@ def predictability_warnings(area: Area, week: WeekState, routes: list[Route], pa
         return []
     sites = {s.site_id: s for s in week.sites}
     times: dict[str, list[datetime]] = defaultdict(list)
+    fresh: set[tuple[str, datetime]] = set()
     for r in routes:
         for s in r.stops:
             if s.kind == "protective" and s.ref in why and s.arrive is not None:
                 times[s.ref].append(s.arrive)
+                if f"{r.date.isoformat()}/{r.shift}" in solved and s.arrive >= start:
+                    fresh.add((s.ref, s.arrive))
     before: dict[str, list[datetime]] = defaultdict(list)
     for r in parent.routes:
         for s in r.stops:
@@ -103,7 +109,7 @@ def predictability_warnings(area: Area, week: WeekState, routes: list[Route], pa
         local = [t.astimezone(zone) for t in got]
         for a in local:
             for b in local:
-                if (b.date() - a.date()).days != 1 or max(a, b) < start:
+                if (b.date() - a.date()).days != 1 or not ({(site_id, a), (site_id, b)} & fresh):
                     continue
                 gap = abs((b.hour * 3600 + b.minute * 60) - (a.hour * 3600 + a.minute * 60))
                 if min(gap, 86400 - gap) < SAME_HOUR_S:

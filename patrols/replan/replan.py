@@ -288,7 +288,8 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
             if s.kind == "protective" and (s.ref, r.date, r.shift) in tier_keys and s.arrive:
                 planned_times[s.ref].append(s.arrive)
     spread = visit_spread(area2, new.visits, planned_times, parent.seed)
-    warnings = predictability_warnings(area2, new, routes, parent, changes, offset, start, parent.seed)
+    warnings = predictability_warnings(area2, new, routes, parent, changes, offset, start,
+                                       {f"{s.date.isoformat()}/{s.shift}" for s in touched}, parent.seed)
 
     extra = dict(parent.extra)
     hot_s = parent.extra.get("hotspot_patrol_minutes", 0.0) * 60.0 - hot_old + hot_new
