@@ -4,6 +4,13 @@ Each page has a map extract (an inline SVG of the route on the area's streets,
 stops numbered) and the stop list with times, grid references and what to do.
 Pages hold no script and load nothing; they print on one A4 sheet where the
 route allows. ``briefings/index.html`` links them by day and shift.
+
+In a re-plan, the page of a unit-shift the re-plan changed says so: a line on
+what changed, a ring round each changed stop on the extract, a ``change``
+column (``added``, ``moved from CX-C1 14:20``, ``retimed from 14:20``) and,
+under the stops, the parent's stops this unit-shift no longer makes. The page
+of a unit-shift with no change is the parent's, byte for byte (a re-plan takes
+those pages from the parent's bundle as they are).
 """
 
 from __future__ import annotations
@@ -11,11 +18,21 @@ from __future__ import annotations
 import html
 import math
 import re
+from datetime import datetime
 
 import numpy as np
 
 from patrols.outputs.roster import to_bng
-from patrols.outputs.webmap import KIND_FILL, unit_colours
+from patrols.outputs.webmap import (
+    CHANGE_COLOUR,
+    CHANGE_DASH,
+    KIND_FILL,
+    change_note,
+    dropped_by_route,
+    replan_line,
+    replan_record,
+    unit_colours,
+)
 from patrols.plan import Plan, Route
 
 FOLDER = "briefings"
@@ -39,6 +56,12 @@ th { background: #eee; }
   .banner.top { position: fixed; top: 0; left: 0; right: 0; }
   .banner.bottom { position: fixed; bottom: 0; left: 0; right: 0; }
   body { margin: 9mm 0; } }
+"""
+# Only on the pages of a re-plan's changed unit-shifts (the others keep the parent's bytes).
+_CHANGE_CSS = f"""
+p.change {{ border-left: 4px solid {CHANGE_COLOUR}; padding-left: 6px; font-weight: 600; }}
+td.change {{ font-weight: 700; color: {CHANGE_COLOUR}; }}
+h2 {{ font-size: 14px; margin: 10px 0 2px; }}
 """
 
 
@@ -129,6 +152,10 @@ def route_svg(plan: Plan, route: Route, colour: str, boxes: StreetBoxes | None =
     parts.append(_north_arrow() + _scale_bar(scale))
     for stop in route.stops[1:-1]:
         cx, cy = xy(stop.lon, stop.lat).split(",")
+        if stop.change in CHANGE_DASH and not plan.redacted:
+            dash = f' stroke-dasharray="{CHANGE_DASH[stop.change]}"' if CHANGE_DASH[stop.change] else ""
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="13" fill="none" stroke="{CHANGE_COLOUR}" '
+                         f'stroke-width="3"{dash}/>')
         fill = KIND_FILL.get(stop.kind, "#ffffff")
         text = "#fff" if stop.kind == "protective" else "#000"
         parts.append(f'<circle cx="{cx}" cy="{cy}" r="9" fill="{fill}" stroke="{colour}" stroke-width="2"/>'
@@ -194,7 +221,35 @@ def _scale_bar(px_per_deg_lat: float) -> str:
             f'stroke="#111" stroke-width="2"/><text x="{x}" y="{y - 8}" font-size="11">{text}</text></g>')
 
 
-def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: StreetBoxes | None = None) -> str:
+def _changed(plan: Plan, route: Route, dropped: list[dict]) -> bool:
+    """Whether the route's page shows a re-plan's changes: it has a changed stop or a dropped one."""
+    return not plan.redacted and (bool(dropped) or any(s.change for s in route.stops))
+
+
+def _change_line(plan: Plan, route: Route, dropped: list[dict]) -> str:
+    """What the re-plan changed on this unit-shift, in one line."""
+    record = replan_record(plan) or {}
+    counts = {name: sum(1 for s in route.stops if s.change == name) for name in CHANGE_DASH}
+    said = [f"{counts['moved']} moved to this unit", f"{counts['retimed']} retimed",
+            f"{counts['added']} added", f"{len(dropped)} dropped"]
+    start = record.get("from", "")
+    when = f" from {datetime.fromisoformat(start):%a %d %b %H:%M}" if start else ""
+    return (f"Re-planned{when} (parent plan {record.get('parent', '?')}): " + ", ".join(said)
+            + " stops; the others as in the parent plan.")
+
+
+def _dropped_table(route: Route, dropped: list[dict]) -> str:
+    """The parent's stops this unit-shift no longer makes: time, kind, ref, place."""
+    e = html.escape
+    rows = "\n".join(
+        f"<tr><td>{datetime.fromisoformat(d['arrive']):%H:%M}</td><td>{e(d['kind'])}</td><td>{e(d['ref'])}</td>"
+        f"<td>{e(d.get('place', ''))}</td></tr>" for d in dropped)
+    return ("<h2>Dropped since the parent plan</h2>\n<table><thead><tr><th>was at</th><th>what</th>"
+            f"<th>ref</th><th>place</th></tr></thead><tbody>\n{rows}\n</tbody></table>\n")
+
+
+def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: StreetBoxes | None = None,
+                  dropped: list[dict] | None = None) -> str:
     """The printable briefing of one unit-shift.
 
     Parameters
@@ -205,6 +260,11 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         The unit-shift.
     colour
         The unit's colour (as on the map).
+    boxes
+        The plan's :class:`StreetBoxes` (made here when not given).
+    dropped
+        In a re-plan, the parent's stops this unit-shift no longer makes (items of
+        ``extra["replan"]["dropped"]``); read from the plan when not given.
 
     Returns
     -------
@@ -212,16 +272,20 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         A self-contained HTML page.
     """
     e = html.escape
+    if dropped is None:
+        dropped = dropped_by_route(replan_record(plan)).get(route.key, [])
+    changed = _changed(plan, route, dropped)
     east, north = to_bng([s.lon for s in route.stops], [s.lat for s in route.stops])
     rows = []
     for stop, ea, no in zip(route.stops, east, north, strict=True):
         dwell = f"{stop.dwell_min:.0f} min" if stop.arrive and stop.depart else ""
         what = "station" if stop.kind == "station" else stop.kind
+        change = f'<td class="change">{e(change_note(stop))}</td>' if changed else ""
         rows.append(
             f"<tr><td>{stop.seq}</td><td>{f'{stop.arrive:%H:%M}' if stop.arrive else ''}</td>"
             f"<td>{f'{stop.depart:%H:%M}' if stop.depart else ''}</td><td>{dwell}</td>"
             f"<td>{e(what)}</td><td>{e(stop.ref)}</td><td>{e(stop.place)}</td><td>{ea:.0f} {no:.0f}</td>"
-            f"<td>{stop.lat:.5f}, {stop.lon:.5f}</td></tr>")
+            f"<td>{stop.lat:.5f}, {stop.lon:.5f}</td>{change}</tr>")
     banner = "" if plan.redacted else '<div class="banner top">OFFICIAL-SENSITIVE</div>'
     footer = "" if plan.redacted else '<div class="banner bottom">OFFICIAL-SENSITIVE</div>'
     title = f"{route.unit_id}: {route.date:%A %d %B %Y}, {route.shift} shift"
@@ -229,15 +293,18 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
         "<meta http-equiv=\"Content-Security-Policy\" "
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>\n{banner}"
-        f"<h1>{e(title)}</h1>"
+        f"<title>{e(title)}</title><style>{_CSS}{_CHANGE_CSS if changed else ''}</style></head><body>\n"
+        f"{banner}<h1>{e(title)}</h1>"
         f"<p class=\"meta\">{e(plan.area)} · {e(route.mode)} from station {e(route.station_id)} · "
         f"{route.start:%H:%M}–{route.end:%H:%M} · {route.km:.1f} km · {len(route.stops) - 2} stops · "
         f"planned {route.busy_min:.0f} min of the shift</p>\n"
-        f"{route_svg(plan, route, colour, boxes)}\n"
+        + (f'<p class="meta change">{e(_change_line(plan, route, dropped))}</p>\n' if changed else "")
+        + f"{route_svg(plan, route, colour, boxes)}\n"
         "<table><thead><tr><th>#</th><th>arrive</th><th>leave</th><th>stay</th><th>what</th><th>ref</th>"
-        "<th>place</th><th>grid ref (E N)</th><th>lat, lon</th></tr></thead><tbody>\n"
-        + "\n".join(rows) + f"\n</tbody></table>\n{footer}</body></html>\n"
+        "<th>place</th><th>grid ref (E N)</th><th>lat, lon</th>" + ("<th>change</th>" if changed else "")
+        + "</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
+        + (_dropped_table(route, dropped) if changed and dropped else "")
+        + f"{footer}</body></html>\n"
     )
 
 
@@ -258,21 +325,32 @@ def briefings(plan: Plan, only: set[str] | None = None) -> dict[str, str]:
     """
     colours = unit_colours(plan)
     boxes = StreetBoxes(plan)
-    pages = {briefing_name(r): briefing_html(plan, r, colours[r.unit_id], boxes) for r in plan.routes
-             if only is None or r.key in only}
+    record = replan_record(plan)
+    dropped = dropped_by_route(record)
+    pages = {briefing_name(r): briefing_html(plan, r, colours[r.unit_id], boxes, dropped.get(r.key, []))
+             for r in plan.routes if only is None or r.key in only}
     items, day = [], None
     for r in sorted(plan.routes, key=lambda r: (r.start, r.unit_id)):
         if (r.date, r.shift) != day:
             day = (r.date, r.shift)
             items.append(f"<h2>{r.date:%a %d %b} {html.escape(r.shift)}</h2>")
         link = briefing_name(r).split("/", 1)[1]
+        note = " · changed since the parent plan" if _changed(plan, r, dropped.get(r.key, [])) else ""
         items.append(f'<p><a href="{html.escape(link)}">{html.escape(r.unit_id)}</a> '
-                     f"({html.escape(r.mode)}, {len(r.stops) - 2} stops, {r.km:.1f} km)</p>")
+                     f"({html.escape(r.mode)}, {len(r.stops) - 2} stops, {r.km:.1f} km){note}</p>")
+    if record:
+        # The parent's unit-shifts that are gone (a unit off the whole shift): no page; their stops counted.
+        keys = {r.key for r in plan.routes}
+        gone = [(k, ds) for k, ds in dropped.items() if k not in keys]
+        if gone:
+            items.append("<h2>Unit-shifts no longer planned</h2>")
+        items += [f"<p>{html.escape(k)}: {len(ds)} stops dropped since the parent plan</p>" for k, ds in gone]
+    head = f'<p class="meta">{html.escape(replan_line(record))}</p>\n' if record else ""
     banner = "" if plan.redacted else '<div class="banner">OFFICIAL-SENSITIVE</div>'
     pages[f"{FOLDER}/index.html"] = (
         "<!DOCTYPE html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
         f"<title>Briefings</title><style>{_CSS} h2 {{ font-size: 14px; margin: 10px 0 2px; }} "
         "p { margin: 0; }</style></head><body>\n"
         f"{banner}<h1>{html.escape(plan.area)}: briefings, week of {plan.week_start.isoformat()}</h1>\n"
-        + "\n".join(items) + "\n</body></html>\n")
+        + head + "\n".join(items) + "\n</body></html>\n")
     return pages

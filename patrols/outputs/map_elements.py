@@ -5,9 +5,9 @@ layers and controls are folium elements too (``MacroElement`` subclasses with
 branca templates) that call the page's Leaflet plugin (``webmap.js``): the
 streets and the hotspot surface as compact encoded lines, a ``FeatureGroup``
 per day and shift filled the first time it is shown, the sheet beside the map,
-the browse panel and the legend. Large data goes into ``<script
-type="application/json">`` blocks, which the browser neither runs nor needs a
-policy for, and is parsed when first needed.
+the browse panel, the legend and a re-plan's dropped stops. Large data goes
+into ``<script type="application/json">`` blocks, which the browser neither
+runs nor needs a policy for, and is parsed when first needed.
 
 :class:`OfflinePage` is the branca ``Figure`` they are rendered into: Leaflet
 and the plugin inline, folium's CDN links dropped for its map instance only, and
@@ -288,6 +288,28 @@ class SlotRoutes(_WithData, MacroElement):
         self.data = json_block(routes)
         self.view = view
         self.slot = slot
+
+
+class DroppedStops(Layer):
+    """A re-plan's layer of the parent's stops nobody makes now (``L.patrols.dropped``).
+
+    Parameters
+    ----------
+    view
+        The :class:`PlanView`; the stops are in its index (``replan.dropped``).
+    name, show
+        As for any folium ``Layer`` (an overlay, in the layer control).
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.patrols.dropped({{ this.view.get_name() }});
+        {% endmacro %}""")
+
+    def __init__(self, view: PlanView, name: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "DroppedStops"
+        self.view = view
 
 
 class ShiftSheet(MacroElement):

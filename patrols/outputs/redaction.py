@@ -19,6 +19,13 @@ any file or any figure. So it is not enough to hide the site's name:
   week's required visits, unserved visits, the shortfall in units, the
   predictability of visit times, the naive baseline, per-district counts);
   the hotspot and route figures are those of the redacted routes.
+- **Re-plans.** No stop keeps its change against the parent plan or its time
+  there (``Stop.change``, ``Stop.was``), and neither the re-plan's record
+  (``extra["replan"]``: the parent's dropped stops with their sites and
+  times, the counts per unit-shift) nor its warnings (which name sites) is
+  kept: a hotspot visit moved or retimed would point at the protective visit
+  put in its place, and its old time at the gap. A redacted re-plan's map and
+  briefings show no change.
 
 What a redacted plan still shows is listed in ``docs/outputs.md`` ("What a
 redacted bundle reveals").
@@ -40,7 +47,7 @@ from patrols import defaults
 from patrols.network import Network
 from patrols.plan import Plan, Route, Stop
 
-# Keys of ``Plan.extra`` a redacted plan keeps: settings, not results.
+# Keys of ``Plan.extra`` a redacted plan keeps: settings, not results (never ``replan`` or ``warnings``).
 _KEPT_EXTRA = ("dosage",)
 # Slack on the search bound of a leg between visible stops, in seconds.
 _BOUND_SLACK_S = 60.0
@@ -126,7 +133,7 @@ def redact(plan: Plan, network: Network, clearance_m: float = defaults.REDACTION
         dwell_hot_s += dwell
         covered += sum(s.value for s in stops[1:-1])
         # Stops are rebuilt field by field (not copied), so a field added to Stop later starts
-        # at its default here instead of leaking; no stop keeps a time.
+        # at its default here instead of leaking; no stop keeps a time, nor a re-plan's change or `was`.
         shown = tuple(Stop(n, s.kind, s.ref, s.lat, s.lon, None, None,
                            s.value if s.kind == "hotspot" else 0.0, s.place) for n, s in enumerate(stops))
         path = [(round(x, 6), round(y, 6)) for x, y in path] if len(stops) > 2 else []

@@ -490,3 +490,182 @@
   });
   L.control.patrolsLegend = function (view, options) { return new L.Control.PatrolsLegend(view, options); };
 })();
+/* ==== re-plan ==== */
+// What follows is inlined only in a re-plan's map (webmap.py cuts this file at the line above, so a
+// plan's map is as it was). It adds to the plugin above what changed against the parent plan: a
+// ring round each changed stop and an outline on its number (one dash per change), the change in
+// its popup, the badge's title and a column of the stop list, the parent's dropped stops as a layer
+// (and under the stop list of their unit-shift), a line on the re-plan and the legend's entries.
+// A changed stop's row has two more items: st[9] the change (added, moved, retimed), st[10] in words.
+(function () {
+  "use strict";
+  var P = L.patrols, V = P.View.prototype;
+
+  function esc(t) {
+    return String(t).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+  function rowsHtml(rows) {
+    return rows.map(function (r) { return "<b>" + esc(r[0]) + "</b> " + esc(r[1]); }).join("<br>");
+  }
+  function changed(st) { return st.length > 9; }
+  function dashOf(R, change) {
+    var x = R.legend.filter(function (l) { return l[0] === change; })[0];
+    return x && x[2] ? x[2] : null;
+  }
+  function ringSample(colour, dash) {
+    var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), c = document.createElementNS(ns, "circle");
+    svg.setAttribute("width", "18"); svg.setAttribute("height", "18"); svg.setAttribute("class", "ring");
+    [["cx", 9], ["cy", 9], ["r", 7], ["fill", "none"], ["stroke", colour], ["stroke-width", 2.5]].forEach(function (a) {
+      c.setAttribute(a[0], a[1]);
+    });
+    if (dash) { c.setAttribute("stroke-dasharray", dash); }
+    svg.appendChild(c);
+    return svg;
+  }
+  function droppedMark(colour, cls) {
+    var mark = el("span", "dropped-mark" + (cls ? " " + cls : ""), "×");
+    mark.style.borderColor = colour;
+    mark.style.color = colour;
+    return mark;
+  }
+  // The dropped stops of one unit-shift (route r).
+  function droppedOf(view, r) {
+    var info = view.route(r);
+    return view.D.replan.dropped.filter(function (d) {
+      return d[0] === info.unit[0] && d[1] === info.slot[0] && d[3] === info.slot[1];
+    });
+  }
+
+  // A ring round each changed stop of a day-shift's routes, made with their layers.
+  var fill = V._fill;
+  V._fill = function (i) {
+    var s = this.slots[i], fresh = !s.routes, self = this, R = this.D.replan;
+    fill.call(this, i);
+    if (!fresh || !R) { return; }
+    s.routes.forEach(function (r) {
+      self.stops[r].forEach(function (st, k) {
+        if (!changed(st)) { return; }
+        var ring = L.circleMarker([st[6], st[7]], {radius: 9, color: R.colour, weight: 3, fill: false,
+          dashArray: dashOf(R, st[9])});
+        ring.bindPopup(function () { return self.popup(r, k); });
+        self.layers[r].group.addLayer(ring);
+      });
+    });
+  };
+
+  var popup = V.popup;
+  V.popup = function (r, k) {
+    var html = popup.call(this, r, k), st = this.stops[r][k];
+    if (!changed(st)) { return html; }
+    return html.replace(/<\/div>$/, '<br><b>change</b> <span class="change">' + esc(st[10]) + "</span></div>");
+  };
+
+  // The selected unit-shift's numbers: an outline on the changed ones, the change in their title.
+  var number = V._number;
+  V._number = function () {
+    number.call(this);
+    var R = this.D.replan, sel = this.selected, byTitle = {};
+    if (!R || sel < 0) { return; }
+    this.stops[sel].forEach(function (st) { if (changed(st)) { byTitle["stop " + st[0]] = st; } });
+    this.numbered.eachLayer(function (m) {
+      var st = byTitle[m.options.title], badge = m.options.icon.options.html, node = m.getElement();
+      if (!st) { return; }
+      badge.classList.add("chg", "chg-" + st[9]);
+      badge.style.outlineColor = R.colour;
+      if (node) { node.title = m.options.title + ": " + st[10]; }
+    });
+  };
+
+  // The parent's stops nobody makes now: hollow crossed marks, a popup each. Like the routes, those
+  // of the day-shifts and units ticked show, or those of the unit-shift read.
+  P.dropped = function (view) {
+    var D = view.D, R = D.replan, group = L.featureGroup();
+    function indexOf(list, test) { for (var i = 0; i < list.length; i += 1) { if (test(list[i])) { return i; } } return -1; }
+    var marks = R.dropped.map(function (d) {
+      var rows = [["dropped", "since the parent plan"], ["unit", d[0]], ["day", d[2]], ["shift", d[3]],
+        ["was at", d[4]], ["kind", d[5]]];
+      if (d[9]) { rows.push(["place", d[9]]); }
+      if (d[6]) { rows.push(["ref", d[6]]); }
+      var m = L.marker([d[7], d[8]], {icon: L.divIcon({className: "dropped-stop", html: droppedMark(R.colour),
+        iconSize: [18, 18]}), keyboard: false, title: "dropped: " + d[0] + " " + d[2] + " " + d[4]})
+        .bindPopup('<div class="popup">' + rowsHtml(rows) + "</div>");
+      return {mark: m, d: d, slot: indexOf(D.slots, function (s) { return s[0] === d[1] && s[1] === d[3]; }),
+        unit: indexOf(D.units, function (u) { return u[0] === d[0]; })};
+    });
+    view.onChange(function () {
+      var sel = view.selected, info = sel >= 0 ? view.route(sel) : null;
+      marks.forEach(function (x) {
+        var on = info ? x.d[0] === info.unit[0] && x.d[1] === info.slot[0] && x.d[3] === info.slot[1]
+          : (x.slot < 0 || view.slotOn[x.slot]) && (x.unit < 0 || view.unitOn[x.unit]);
+        if (on && !group.hasLayer(x.mark)) { group.addLayer(x.mark); }
+        if (!on && group.hasLayer(x.mark)) { group.removeLayer(x.mark); }
+      });
+    });
+    return group;
+  };
+
+  // The sheet: the re-plan's line at the top, a change column, the selected unit-shift's dropped stops.
+  var sheet = P.sheet;
+  P.sheet = function (view, ids) {
+    sheet(view, ids);
+    var R = view.D.replan;
+    if (!R) { return; }
+    var pick = document.getElementById(ids.pick).parentNode, list = document.getElementById(ids.stops);
+    var line = el("p", "replan-line", R.line);
+    line.style.borderLeftColor = R.colour;
+    pick.parentNode.insertBefore(line, pick);
+    list.querySelector("thead tr").appendChild(el("th", null, "change"));
+    var gone = el("div", "dropped-list");
+    list.appendChild(gone);
+    view.onChange(function () {
+      var sel = view.selected;
+      gone.textContent = "";
+      if (sel < 0) { return; }
+      var stops = view.stops[sel];
+      list.querySelectorAll("tbody tr").forEach(function (tr) {
+        var st = stops[+tr.getAttribute("data-stop")];
+        tr.appendChild(el("td", "c5", changed(st) ? st[10] : ""));
+        if (changed(st)) { tr.classList.add("changed"); }
+      });
+      var dropped = droppedOf(view, sel);
+      if (!dropped.length) { return; }
+      gone.appendChild(el("h3", null, "Dropped since the parent plan (" + dropped.length + ")"));
+      var ul = el("ul");
+      dropped.forEach(function (d) {
+        ul.appendChild(el("li", null, d[4] + " " + d[5] + (d[9] ? " · " + d[9] : "") + (d[6] ? " (" + d[6] + ")" : "")));
+      });
+      gone.appendChild(ul);
+    });
+  };
+
+  // The legend: a ring per change and the dropped mark.
+  var legend = L.Control.PatrolsLegend.prototype.onAdd;
+  L.Control.PatrolsLegend.prototype.onAdd = function (map) {
+    var box = legend.call(this, map), R = this.view.D.replan;
+    if (!R) { return box; }
+    box.appendChild(el("h3", null, "Changes since the parent plan"));
+    R.legend.forEach(function (x) {
+      var row = el("div", "change-key");
+      row.setAttribute("data-change", x[0]);
+      row.appendChild(ringSample(R.colour, x[2] || null));
+      row.appendChild(document.createTextNode(x[0] + ": " + x[1]));
+      box.appendChild(row);
+    });
+    if (!R.dropped.length) { return box; }
+    var row = el("div", "change-key");
+    row.setAttribute("data-change", "dropped");
+    row.appendChild(droppedMark(R.colour, "small"));
+    row.appendChild(document.createTextNode("dropped: made in the parent plan, not now (layer \u201c" +
+      R.droppedLayer + "\u201d)"));
+    box.appendChild(row);
+    return box;
+  };
+})();

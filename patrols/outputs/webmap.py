@@ -9,6 +9,15 @@ elements (:mod:`patrols.outputs.map_elements`) that call the page's Leaflet
 plugin (``webmap.js``). One select picks a unit, day and shift; its stops are
 numbered on the map and listed beside it with times and places.
 
+A re-plan's map (``patrols replan``) also shows what changed against the parent
+plan: a ring round each stop added, moved from another unit or retimed (and an
+outline on its number), the change in its popup and in the stop list, the
+parent's stops nobody makes now as a layer of their own, and a line saying what
+was kept, moved, retimed, added and dropped. The code for that is the last part
+of ``webmap.js`` and ``webmap.css`` (after :data:`REPLAN_CUT`), inlined only in
+a re-plan's map, so a plan's map is as it was. A redacted plan has no record of
+its parent (:mod:`patrols.outputs.redaction`), so its map shows none of this.
+
 Nothing is fetched: folium's CDN links are dropped for this map instance,
 Leaflet comes from ``node_modules`` (:mod:`patrols.outputs.assets`), and a
 Content-Security-Policy names the hash of every inline script and style, so
@@ -32,6 +41,7 @@ from folium.utilities import JsCode
 from patrols.outputs.assets import leaflet_assets
 from patrols.outputs.map_elements import (
     BrowseControl,
+    DroppedStops,
     EncodedLines,
     HotspotSurface,
     InlineCode,
@@ -45,7 +55,7 @@ from patrols.outputs.map_elements import (
     offline_map,
 )
 from patrols.outputs.summary import summarize
-from patrols.plan import Plan, Route
+from patrols.plan import Plan, Route, Stop
 
 # Ten colours told apart on a light street base; none near the hotspot amber or the site purple.
 UNIT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#17becf", "#8c564b", "#e377c2",
@@ -64,12 +74,57 @@ MARKING = "OFFICIAL-SENSITIVE"
 # More unit-shifts than this on the first day and the page opens on its first shift only (drawing a force's
 # whole day of routes took most of the time to open).
 ROUTES_AT_OPEN = 300
+# A re-plan's changes: one colour (none of the units', the surface's or the sites'), a dash per change
+# (SVG ``stroke-dasharray``; added is solid), the same on the map and the briefings.
+CHANGE_COLOUR = "#e6007e"
+CHANGE_DASH = {"added": "", "moved": "6 4", "retimed": "2 4"}
+CHANGE_LEGEND = {"added": "added since the parent plan", "moved": "moved from another unit",
+                 "retimed": "same unit, another time"}
+DROPPED_LAYER = "Dropped since the parent plan"
+# Where webmap.js and webmap.css end for every map; what follows is inlined in a re-plan's map only.
+REPLAN_CUT = "/* ==== re-plan ==== */"
 
 
 def unit_colours(plan: Plan) -> dict[str, str]:
     """The colour of each unit, by unit id (the same in the map and the briefings)."""
     units = sorted({r.unit_id for r in plan.routes})
     return dict(zip(units, cycle(UNIT_COLOURS), strict=False))
+
+
+def replan_record(plan: Plan) -> dict[str, Any] | None:
+    """The record of what a re-plan changed against its parent (``extra["replan"]``), or ``None``.
+
+    ``None`` too for a redacted plan: its redaction drops the record (it holds the parent's times).
+    """
+    record = plan.extra.get("replan")
+    return record if isinstance(record, dict) and not plan.redacted else None
+
+
+def replan_line(record: dict[str, Any]) -> str:
+    """One line on a re-plan: ``Re-plan of <parent> from <when>: 5 kept, 2 moved, ... 1 dropped``."""
+    start = record.get("from", "")
+    when = f"{datetime.fromisoformat(start):%a %d %b %H:%M}" if start else "?"
+    counts = ", ".join(f"{record.get('stops_' + name, 0)} {name}"
+                       for name in ("kept", "moved", "retimed", "added", "dropped"))
+    return f"Re-plan of {record.get('parent', '?')} from {when}: {counts}"
+
+
+def change_note(stop: Stop) -> str:
+    """What a re-plan changed about a stop, in words (``moved from CX-C1 14:20``, ``retimed from 14:20``,
+    ``added``), or empty."""
+    if stop.change == "moved" and stop.was:
+        return f"moved from {stop.was}"
+    if stop.change == "retimed" and stop.was:
+        return f"retimed from {stop.was.rsplit(' ', 1)[-1]}"
+    return stop.change
+
+
+def dropped_by_route(record: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """The parent's stops a re-plan no longer makes, in time order, by route key (``unit/date/shift``)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in sorted((record or {}).get("dropped", []), key=lambda d: d["arrive"]):
+        out.setdefault(f"{d['unit']}/{d['date']}/{d['shift']}", []).append(d)
+    return out
 
 
 def _encode_line(line: tuple[tuple[float, float], ...], origin: tuple[int, int]) -> list[int]:
@@ -175,7 +230,9 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
     dict
         The page's data (compact: lines as integer steps of 1e-5 degree). Each route has its
         unit and day-shift (indices into ``units`` and ``slots``), figures, briefing page,
-        encoded path and stops ``[seq, kind, ref, arrive, depart, dwell, lat, lon, place]``.
+        encoded path and stops ``[seq, kind, ref, arrive, depart, dwell, lat, lon, place]``; a
+        re-plan's changed stops end with ``change, note`` too, and ``replan`` holds what else its
+        map shows (``None`` for a plan, or a redacted re-plan).
     """
     # Imported here: briefing.py takes the unit colours from this module.
     from patrols.outputs.briefing import briefing_name
@@ -191,11 +248,14 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
     shifts = list(dict.fromkeys(r.shift for r in sorted(slot_routes, key=lambda r: r.start.time())))
     kinds = ["station", *dict.fromkeys(s.kind for r in plan.routes for s in r.stops if s.kind != "station")]
     classes = surface_classes([score for score, _ in plan.hot_segments])
+    record = replan_record(plan)
 
-    def stop_row(s: Any) -> list[Any]:
+    def stop_row(s: Stop) -> list[Any]:
         dwell = round(s.dwell_min) if s.arrive is not None and s.depart is not None else None
-        return [s.seq, s.kind, s.ref, _hhmm(s.arrive), _hhmm(s.depart), dwell,
-                round(s.lat, 5), round(s.lon, 5), s.place]
+        row = [s.seq, s.kind, s.ref, _hhmm(s.arrive), _hhmm(s.depart), dwell,
+               round(s.lat, 5), round(s.lon, 5), s.place]
+        # Only a re-plan's changed stops have more: the change and the words for it.
+        return [*row, s.change, change_note(s)] if record and s.change else row
 
     stations: dict[str, list[Any]] = {}
     for r in plan.routes:
@@ -242,7 +302,23 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
                     "path": _encode_line(r.path, origin) if len(r.path) > 1 else [],
                     "stops": [stop_row(s) for s in r.stops]} for r in plan.routes],
         "summary": _summary_rows(plan),
+        "replan": _replan_data(record) if record else None,
     }
+
+
+def _replan_data(record: dict[str, Any]) -> dict[str, Any]:
+    """What a re-plan's map adds: its line, the change styles and the parent's dropped stops.
+
+    Each dropped stop is ``[unit, date, day, shift, time, kind, ref, lat, lon, place]``.
+    """
+    rows = []
+    for d in sorted(record.get("dropped", []), key=lambda d: (d["arrive"], d["unit"])):
+        arrive = datetime.fromisoformat(d["arrive"])
+        rows.append([d["unit"], d["date"], f"{arrive:%a %d %b}", d["shift"], f"{arrive:%H:%M}", d["kind"],
+                     d["ref"], round(d["lat"], 5), round(d["lon"], 5), d.get("place", "")])
+    return {"line": replan_line(record), "colour": CHANGE_COLOUR,
+            "legend": [[k, CHANGE_LEGEND[k], CHANGE_DASH[k]] for k in CHANGE_DASH],
+            "droppedLayer": DROPPED_LAYER, "dropped": rows}
 
 
 def _text(value: str) -> str:
@@ -265,7 +341,16 @@ def _index(data: dict[str, Any]) -> dict[str, Any]:
     index["routes"] = [[r["u"], r["s"], r["km"], r["busy"], r["minutes"], r["start"], r["end"], r["briefing"],
                         r["visits"]] for r in data["routes"]]
     index["extraLegend"] = [[SITE_COLOUR, data["text"]["sites"]]] if data["sites"] else []
+    if data["replan"]:
+        index["replan"] = data["replan"]
     return index
+
+
+def _plugin(name: str, replan: bool) -> tuple[str, str]:
+    """A file of the page's plugin: the part every map has, and the re-plan's part (empty unless asked)."""
+    text = resources.files("patrols.outputs").joinpath(name).read_text(encoding="utf-8")
+    common, cut, rest = text.partition(REPLAN_CUT)
+    return common, (cut + rest if replan else "")
 
 
 def build_map(plan: Plan, tile_url: str | None = None) -> OfflinePage:
@@ -289,8 +374,9 @@ def build_map(plan: Plan, tile_url: str | None = None) -> OfflinePage:
         When Leaflet is not installed (``make setup`` installs it).
     """
     leaflet = leaflet_assets()
-    own = resources.files("patrols.outputs")
     data = map_data(plan, tile_url)
+    css, replan_css = _plugin("webmap.css", bool(data["replan"]))
+    js, replan_js = _plugin("webmap.js", bool(data["replan"]))
     tile_host = ""
     if tile_url:
         parts = urlsplit(tile_url)
@@ -299,8 +385,11 @@ def build_map(plan: Plan, tile_url: str | None = None) -> OfflinePage:
     origin_note = f"{leaflet.name} {leaflet.version} (BSD-2-Clause), inlined from the npm package"
     page.header.add_child(InlineCode("style", leaflet.css, origin_note))
     page.header.add_child(InlineCode("script", leaflet.js))
-    page.header.add_child(InlineCode("style", own.joinpath("webmap.css").read_text(encoding="utf-8")))
-    page.header.add_child(InlineCode("script", own.joinpath("webmap.js").read_text(encoding="utf-8")))
+    page.header.add_child(InlineCode("style", css))
+    page.header.add_child(InlineCode("script", js))
+    if data["replan"]:
+        page.header.add_child(InlineCode("style", replan_css))
+        page.header.add_child(InlineCode("script", replan_js))
     if not plan.redacted:
         page.add_child(Marking(MARKING))
 
@@ -356,6 +445,8 @@ def build_map(plan: Plan, tile_url: str | None = None) -> OfflinePage:
 
     view = PlanView(_index(data))
     view.add_to(m)
+    if data["replan"] and data["replan"]["dropped"]:
+        DroppedStops(view, name=DROPPED_LAYER).add_to(m)
     for i, slot in enumerate(data["slots"]):
         group = folium.FeatureGroup(name=f"{slot[2]} {slot[1]}", control=False, show=False)
         SlotRoutes(view, i, [[k, r["path"], r["stops"]] for k, r in enumerate(data["routes"]) if r["s"] == i]

@@ -3,9 +3,12 @@
 Every request but ``GET /health`` carries an API key (``Authorization: Bearer
 pk_...``). What a key may do is its role's (see :mod:`patrols.service.keys`).
 Planners are served each plan's full bundle; viewers and admins its viewer
-bundle, which holds no protected site's position, label or kind. Every
-request, allowed or not, is appended to the hash-chained audit log (one entry
-per plan it discloses) before it is answered; see :mod:`patrols.service.audit`.
+bundle, which holds no protected site's position, label or kind. A finished
+plan is re-planned with ``POST /plans/{id}/replan``: the new plan is a plan of
+its own that names its parent, and every plan lists the versions of its week.
+Every request, allowed or not, is appended to the hash-chained audit log (one
+entry per plan it discloses) before it is answered; see
+:mod:`patrols.service.audit`.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
@@ -18,22 +21,23 @@ import logging
 import mimetypes
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from patrols.service import audit, jobs
 from patrols.service.config import ServiceConfig
 from patrols.service.files import clear_unfinished, make_private, private_dir, remove_plan_files
-from patrols.service.jobs import JobRunner, KeyBusy, PlanJob, QueueFull
+from patrols.service.jobs import JobRunner, KeyBusy, PlanJob, QueueFull, parent_plan_path
 from patrols.service.keys import (
     API_ROLES,
     NAME_PATTERN,
@@ -53,7 +57,7 @@ from patrols.service.middleware import (
     map_csp,
 )
 from patrols.service.problems import ApiProblem, BodyLimit, install_problem_handlers, problem_responses
-from patrols.service.store import PLAN_STATUSES, KeyRecord, PlanRecord, Store
+from patrols.service.store import PLAN_STATUSES, KeyRecord, PlanRecord, PlanVersion, Store
 from patrols.service.weeks import incident_span, week_problem
 
 log = logging.getLogger("patrols.service")
@@ -64,10 +68,14 @@ _MEDIA = {".geojson": "application/geo+json", ".gpx": "application/gpx+xml",
           ".gpkg": "application/geopackage+sqlite3"}
 _FORMAT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A moment as ISO 8601: to the minute at least, an offset optional (none: the area's time zone).
+_MOMENT = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+           r"(Z|[+-][0-9]{2}:[0-9]{2})?$")
 # The audit action of each endpoint (by its function's name); a request that
 # matches no route is audited as "request", with its method and path.
 ACTIONS = {
     "health": "health", "list_areas": "areas.list", "create_plan": "plan.create", "list_plans": "plan.list",
+    "replan_plan": "plan.replan",
     "read_plan": "plan.read", "read_map": "plan.map", "export_plan": "plan.export",
     "delete_plan": "plan.delete", "read_audit": "audit.read", "make_key": "key.create",
     "list_keys": "key.list", "revoke_key": "key.revoke", "docs": "docs", "docs_file": "docs",
@@ -76,6 +84,13 @@ ACTIONS = {
 
 
 # Request and response bodies ----------------------------------------------------
+
+
+def _whole_number(value: Any) -> Any:
+    # 12.0 is JSON's 12; "12" and true are not numbers.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a whole number")
+    return value
 
 
 def _plan_request(area_names: list[str]) -> type[BaseModel]:
@@ -109,12 +124,71 @@ def _plan_request(area_names: list[str]) -> type[BaseModel]:
         @field_validator("seed", mode="before")
         @classmethod
         def _seed_is_a_number(cls, value: Any) -> Any:
-            # 12.0 is JSON's 12; "12" and true are not numbers.
-            if isinstance(value, bool | str):
-                raise ValueError("must be a whole number")
-            return value
+            return _whole_number(value)
 
     return PlanRequest
+
+
+# One entry of a changes table: a flat object of a few short values, checked in
+# full by patrols.changes (which names the field of a bad one); bounded here so
+# that a body the schema allows fits in a request.
+_Key = Annotated[str, StringConstraints(max_length=20)]
+_Cell = Annotated[str, StringConstraints(max_length=100)] | int | float | bool
+_Entry = Annotated[dict[_Key, _Cell], Field(max_length=12)]
+
+
+def _table(description: str) -> Any:
+    return Field(default_factory=list, max_length=100, description=description)
+
+
+class ChangesIn(BaseModel):
+    """Changes to a planned week: the tables of ``CHANGES.toml``, each a list of tables.
+
+    Times are ISO 8601; without an offset they are the area's local time
+    (Europe/London). Each entry is checked as ``patrols replan`` checks the file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    unit_off: list[_Entry] = _table("A unit off duty: unit, from, to")
+    unit_extra: list[_Entry] = _table(
+        "One more unit-shift: unit, mode (car or foot), station, date, shift")
+    site: list[_Entry] = _table(
+        "A new site, or a site replaced: the columns of sites.csv (site_id, kind, lat, lon, tier, ...)")
+    site_off: list[_Entry] = _table("No visits to a site: site_id, from, to")
+    event: list[_Entry] = _table(
+        "An event called: event_id, kind, lat, lon, start, end, level")
+    pin: list[_Entry] = _table("A visit fixed to a unit and time: site_id, unit, at")
+    forbid: list[_Entry] = _table(
+        "No visit to a site or hotspot (H..) for a while: ref, from, to")
+
+
+class ReplanRequest(BaseModel):
+    """A finished plan to plan again from a moment on, with changes."""
+
+    model_config = ConfigDict(extra="forbid")
+    from_: str = Field(alias="from", strict=True, pattern=_MOMENT, description=(
+        "The moment the changes hold from, ISO 8601 (2018-07-04T12:00:00); the area's local time "
+        "unless it has an offset. It must fall in the plan's week; every stop before it is kept"))
+    changes: ChangesIn = Field(description="The changes (see ChangesIn); {} re-plans with none")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Seed of the shifts solved again; "
+                             "the plan's if null")
+    time_limit_s: float | None = Field(None, gt=0, le=MAX_TIME_LIMIT_S, strict=True,
+                                       description="Solver seconds per shift; the plan's if null")
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_is_a_number(cls, value: Any) -> Any:
+        return _whole_number(value)
+
+
+class VersionOut(BaseModel):
+    """One plan of a week's lineage: the plan made first and every re-plan descended from it."""
+
+    id: str
+    parent_id: str | None = Field(description="The plan it re-plans; null for the plan made first")
+    created_at: str
+    status: str
+    from_: str | None = Field(alias="from", description="The moment it re-plans from; null for the first")
 
 
 class PlanLinks(BaseModel):
@@ -141,7 +215,15 @@ class PlanOut(BaseModel):
     error: str | None
     created_by: str | None = Field(description="Key id of the planner; hidden from viewers")
     view: str = Field(description="'full' or 'viewer': which bundle this caller is served")
-    summary: dict[str, Any] | None
+    parent_id: str | None = Field(None, description="The plan this one re-plans; null for a plan made "
+                                  "from scratch (the plan may since have been deleted)")
+    from_: str | None = Field(None, alias="from", description="The moment a re-plan re-plans from")
+    versions: list[VersionOut] | None = Field(None, description=(
+        "The plans of this plan's week, oldest first: the plan made first and every re-plan descended "
+        "from it (deleted ones left out). In GET /plans/{id} and the answers that make a plan; "
+        "null in lists"))
+    summary: dict[str, Any] | None = Field(description=(
+        "The bundle's summary.json; a re-plan's (to planners) carries `replan` and `warnings`"))
     links: PlanLinks
 
 
@@ -510,7 +592,7 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
                              + (f": {record.error}" if record.error and who.sees_full_plans else ""))
         return bundle_dir(record, who)
 
-    def plan_json(record: PlanRecord, who: Caller) -> str:
+    def plan_json(record: PlanRecord, who: Caller, versions: list[PlanVersion] | None = None) -> str:
         # The JSON of a PlanOut, written by hand: this is the busiest answer of
         # the service, and the stored summary goes in as the text it already is
         # rather than parsed, validated and written out again.
@@ -530,7 +612,12 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
             "created_at": record.created_at, "started_at": record.started_at,
             "finished_at": record.finished_at, "error": error,
             "created_by": record.created_by if full else None,
-            "view": jobs.FULL if full else jobs.VIEWER, "links": links,
+            "view": jobs.FULL if full else jobs.VIEWER, "parent_id": record.parent_id,
+            "from": record.replan_from,
+            "versions": None if versions is None else [
+                {"id": v.plan_id, "parent_id": v.parent_id, "created_at": v.created_at, "status": v.status,
+                 "from": v.replan_from} for v in versions],
+            "links": links,
         }, separators=(",", ":"))
         summary = (record.summary_full if full else record.summary_viewer) or "null"
         return f'{head[:-1]},"summary":{summary}}}'
@@ -587,10 +674,15 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
         job = PlanJob(plan_id=plan_id, area_path=str(config.areas[body.area]), week=body.week,
                       seed=body.seed, time_limit_s=body.time_limit_s, redact=body.redact,
                       out_dir=str(config.plans_dir / plan_id), db_path=str(config.db_path))
+        return queue(job, lambda: store.add_plan(
+            plan_id, body.area, body.week.isoformat(), body.seed, body.time_limit_s, body.redact,
+            who.key_id), who, note, asked)
+
+    def queue(job: PlanJob, record_it: Callable[[], Any], who: Caller, note: RequestNote,
+              asked: str) -> Response:
+        # Hands a job to the runner (which records it only if it has room): 202 and where to poll.
         try:
-            runner.submit(job, lambda: store.add_plan(
-                plan_id, body.area, body.week.isoformat(), body.seed, body.time_limit_s, body.redact,
-                who.key_id), owner=who.key_id)
+            runner.submit(job, record_it, owner=who.key_id)
         except KeyBusy:
             note.detail = f"{asked}: this key's job limit"
             raise ApiProblem(429, f"this key already has {config.jobs_per_key} plan jobs queued or running, "
@@ -600,10 +692,95 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
             note.detail = f"{asked}: queue full"
             raise ApiProblem(429, f"{runner.capacity} plan jobs are already running or waiting; "
                              "try again when one has finished", {"Retry-After": "30"}) from None
-        note.plan_ids = [plan_id]
-        record = store.plan(plan_id)
+        note.plan_ids = [job.plan_id] if job.parent_id is None else [job.plan_id, job.parent_id]
+        record = store.plan(job.plan_id)
         assert record is not None
-        return json_response(plan_json(record, who), 202, {"Location": f"/plans/{plan_id}"})
+        return json_response(plan_json(record, who, store.versions(record)), 202,
+                             {"Location": f"/plans/{job.plan_id}"})
+
+    @app.post("/plans/{plan_id}/replan", status_code=202, tags=["plans"], response_model=PlanOut,
+              responses=problem_responses(403, 404, 409, 429))
+    def replan_plan(plan_id: PlanId, body: ReplanRequest, who: Who, note: Note) -> Response:
+        """Queue a re-plan of a finished plan: the rest of its week from ``from``, with changes.
+
+        The re-plan is a new plan (poll ``GET /plans/{id}`` as for ``POST /plans``)
+        that names this one as its ``parent_id``; every stop before ``from`` is
+        kept, and only the shifts the changes touch are solved again. The
+        changes and ``from`` are checked before the job is queued: a bad one is
+        refused (422) in one line naming the field (``pin[0].at``) and nothing
+        is made. A plan made with ``redact`` keeps no protective visits and
+        cannot be re-planned (409).
+        """
+        pid = str(plan_id)
+        note.plan_ids = [pid]
+        need(who, "plans.create")
+        parent = store.plan(pid)
+        if parent is None:
+            raise ApiProblem(404, f"no plan {pid}")
+        doc = {name: rows for name, rows in body.changes.model_dump().items() if rows}
+        # The audit entry tells how many changes of each kind, not what they are: they name sites.
+        counted = " ".join(f"{name}={len(rows)}" for name, rows in doc.items()) or "none"
+        note.detail = asked = f"re-plan of {pid}; changes: {counted}"
+        area, start = replan_check(parent, body.from_, doc, note, asked)
+        new_id = str(uuid.uuid4())
+        note.detail = asked = f"re-plan of {pid} as {new_id} from {start.isoformat()}; changes: {counted}"
+        seed = parent.seed if body.seed is None else body.seed
+        time_limit_s = parent.time_limit_s if body.time_limit_s is None else body.time_limit_s
+        job = PlanJob(plan_id=new_id, area_path=str(config.areas[area]), week=date.fromisoformat(parent.week),
+                      seed=seed, time_limit_s=body.time_limit_s, redact=False,
+                      out_dir=str(config.plans_dir / new_id), db_path=str(config.db_path),
+                      parent_id=pid, replan_from=start.isoformat(), changes=json.dumps(doc))
+        return queue(job, lambda: store.add_plan(
+            new_id, area, parent.week, seed, time_limit_s, False, who.key_id, parent=parent,
+            replan_from=start.isoformat()), who, note, asked)
+
+    def replan_check(parent: PlanRecord, moment: str, doc: dict[str, Any], note: RequestNote,
+                     asked: str) -> tuple[str, datetime]:
+        # What can be checked of a re-plan without solving it, so a bad request
+        # is refused at once and nothing is made: the parent, `from`, the changes.
+        from patrols.area import load_area
+        from patrols.changes import parse_changes
+        from patrols.errors import InputError
+        from patrols.plan import plan_from_dict
+        from patrols.replan.week import clip_changes
+
+        def refuse(status: int, detail: str, audited: str | None = None) -> ApiProblem:
+            note.detail = f"{asked}: {audited or detail}"
+            return ApiProblem(status, detail, errors=[detail] if status == 422 else None)
+
+        pid = parent.plan_id
+        if parent.status != "done":
+            raise refuse(409, f"plan {pid} is {parent.status}, not done: only a finished plan is re-planned")
+        if parent.redact:
+            raise refuse(409, f"plan {pid} was made with redact: it keeps no protective visits to re-plan; "
+                         "plan the week again")
+        if parent.area not in area_names:
+            raise refuse(409, f"this server no longer plans area {parent.area!r} of plan {pid}")
+        try:
+            area = load_area(config.areas[parent.area])
+            plan = plan_from_dict(json.loads(parent_plan_path(config.plans_dir, pid).read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("plan %s cannot be re-planned: %s", pid, exc)
+            raise refuse(409, f"plan {pid} cannot be re-planned: its area or its bundle does not read "
+                         "as it did") from None
+        if plan.redacted or not plan.routes:
+            raise refuse(409, f"plan {pid} has no routes to re-plan")
+        try:
+            start = datetime.fromisoformat(moment)
+        except ValueError:
+            raise refuse(422, f"from: {moment!r} is not a date and time") from None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=ZoneInfo(area.settings.timezone))
+        begin, end = min(r.start for r in plan.routes), max(r.end for r in plan.routes)
+        if not begin <= start < end:
+            raise refuse(422, f"from: {start.isoformat()} is outside the plan's week "
+                         f"({begin.isoformat()} to {end.isoformat()})")
+        try:
+            clip_changes(parse_changes(doc, area, plan.week_start, "changes"), start, "changes")
+        except InputError as exc:
+            # The audit entry names the field only: the message can quote a site id.
+            raise refuse(422, str(exc), f"refused at field {exc.field or '-'}") from None
+        return parent.area, start
 
     @app.get("/plans", tags=["plans"], response_model=PlanPage, responses=problem_responses(403))
     def list_plans(
@@ -630,7 +807,7 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
     def read_plan(plan_id: PlanId, who: Who, note: Note) -> Response:
         """A plan's status and, once done, its summary (redacted unless the caller is a planner)."""
         record = find(who, str(plan_id), note)
-        return json_response(plan_json(record, who))
+        return json_response(plan_json(record, who, store.versions(record)))
 
     @app.get("/plans/{plan_id}/map", tags=["plans"], response_class=FileResponse,
              responses={200: {"content": {"text/html": {}}, "description": "The plan's map"},

@@ -6,7 +6,7 @@ A server config is a small TOML file; paths in it are relative to the file::
     workers = 2                    # plan jobs run at once (default: one per core)
     queue = 8                      # plan jobs that may wait; more answer 429
     jobs_per_key = 2               # plan jobs one key may have queued or running; more answer 429
-    max_body_bytes = 16384         # larger request bodies answer 413
+    max_body_bytes = 262144        # larger request bodies answer 413
     allowed_hosts = ["localhost", "127.0.0.1", "::1"]   # Host headers answered; others get 400
     weeks_ahead = 12               # a plan's week starts at most this many weeks after today,
     weeks_back = 52                # at least this many before today,
@@ -35,6 +35,7 @@ DEFAULT_DATA = Path("patrols-service")
 AREA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DB_NAME = "patrols.db"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+MAX_BODY_BYTES = 256 * 1024
 _HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]+)$")
 
 
@@ -60,7 +61,9 @@ class ServiceConfig:
     queue
         Plan jobs that may wait beyond those running before new ones are refused (429).
     max_body_bytes
-        Largest request body accepted (413 beyond).
+        Largest request body accepted (413 beyond). The default leaves room
+        for a re-plan's changes (``POST /plans/{id}/replan``): a few hundred
+        entries, each a few short values.
     jobs_per_key
         Plan jobs one key may have queued or running at once (429 beyond), so
         one planner cannot fill the queue for everyone.
@@ -78,7 +81,7 @@ class ServiceConfig:
     areas: dict[str, Path] = field(default_factory=lambda: {"westminster": DEMO_AREA})
     workers: int = field(default_factory=_cores)
     queue: int = 8
-    max_body_bytes: int = 16 * 1024
+    max_body_bytes: int = MAX_BODY_BYTES
     jobs_per_key: int = 2
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
     weeks_ahead: int = 12
@@ -163,7 +166,7 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
         areas=areas,
         workers=_positive_int(toml, doc, "workers", _cores()),
         queue=_positive_int(toml, doc, "queue", 8),
-        max_body_bytes=_positive_int(toml, doc, "max_body_bytes", 16 * 1024),
+        max_body_bytes=_positive_int(toml, doc, "max_body_bytes", MAX_BODY_BYTES),
         jobs_per_key=_positive_int(toml, doc, "jobs_per_key", 2),
         allowed_hosts=_hosts(toml, doc),
         weeks_ahead=_positive_int(toml, doc, "weeks_ahead", 12, least=0),

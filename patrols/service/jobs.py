@@ -5,6 +5,13 @@ planners and ``viewer/`` for everyone else. The viewer's plan is the one
 redaction of the product (:func:`patrols.outputs.redaction.redact`, the same as
 ``patrols plan --redact``).
 
+A re-plan job (``parent_id`` set) reads its parent's full ``plan.json`` and
+re-plans it (:func:`patrols.replan.replan_week`) instead of planning the week;
+its full bundle takes the parent's per-route files of the routes it kept. Its
+changes were checked when the job was accepted; what only the solving can find
+(a pin its unit cannot reach, a parent deleted before the job started) fails
+the job with a one-line reason.
+
 Each worker process keeps the road network and incidents of the areas it has
 planned, so only the first job of an area pays for loading them.
 
@@ -42,7 +49,9 @@ from patrols.service.files import make_private, partial_dir, private_dir, remove
 from patrols.service.store import Store
 
 if TYPE_CHECKING:
+    from patrols.inputs import AreaData
     from patrols.network import Network
+    from patrols.outputs.bundle import Reuse
 
 FULL = "full"
 VIEWER = "viewer"
@@ -65,6 +74,12 @@ class PlanJob:
     redact: bool
     out_dir: str
     db_path: str
+    parent_id: str | None = None
+    """Set for a re-plan: the plan re-planned, whose full bundle is beside ``out_dir``."""
+    replan_from: str | None = None
+    """A re-plan's moment: ISO 8601 with an offset."""
+    changes: str | None = None
+    """A re-plan's changes document, as JSON text (see :mod:`patrols.changes`)."""
 
 
 class QueueFull(Exception):
@@ -122,7 +137,8 @@ def parent_alive() -> bool:
 def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact: bool = False,
                        tile_url: str | None = None,
                        clearance_m: float = defaults.REDACTION_CLEARANCE_M,
-                       still_wanted: Callable[[], bool] | None = None) -> Summaries:
+                       still_wanted: Callable[[], bool] | None = None,
+                       reuse: Reuse | None = None) -> Summaries:
     """Write the full and the viewer bundle of a plan to ``out_dir``, all or nothing.
 
     They are written to ``.<id>.partial`` beside it, made private (``0700`` and
@@ -145,6 +161,9 @@ def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact
     still_wanted
         Asked just before the bundles are moved into place; when it says no
         (the plan was deleted, the service is gone) they are removed instead.
+    reuse
+        A re-plan's parent bundle: the full bundle takes its files of unchanged
+        routes (see :class:`patrols.outputs.bundle.Reuse`).
 
     Returns
     -------
@@ -162,7 +181,7 @@ def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact
     full = seen if redact else plan
     try:
         private_dir(partial)
-        write_bundle(full, partial / FULL, tile_url=tile_url)
+        write_bundle(full, partial / FULL, tile_url=tile_url, reuse=None if redact else reuse)
         write_bundle(seen, partial / VIEWER, tile_url=tile_url)
         make_private(partial)
         if still_wanted is not None and not still_wanted():
@@ -180,7 +199,7 @@ _STORES: dict[str, Store] = {}
 
 
 def make_plan(job: PlanJob) -> Summaries:
-    """Plan the week of a job and write its bundles; runs in a worker process.
+    """Plan the week of a job (or re-plan its parent) and write its bundles; runs in a worker process.
 
     Parameters
     ----------
@@ -202,18 +221,70 @@ def make_plan(job: PlanJob) -> Summaries:
     from patrols.inputs import load_area_data
 
     # The network and incidents are read once per worker (until their files change);
-    # the small files each time, so an analyst's edits are seen.
-    data = load_area_data(job.area_path, cache=_INPUTS)
-    # The service already runs one job per core, so each plans its days in one process.
-    plan = plan_week(data.area, data.network, data.incidents, job.week, seed=job.seed,
-                     time_limit_s=job.time_limit_s, tension=data.tension, events=data.events, workers=1)
+    # the small files each time, so an analyst's edits are seen. A re-plan reads no incidents.
+    data = load_area_data(job.area_path, cache=_INPUTS, incidents=job.parent_id is None)
+    reuse = None
+    if job.parent_id is not None:
+        plan, reuse = replan(job, data)
+    else:
+        # The service already runs one job per core, so each plans its days in one process.
+        plan = plan_week(data.area, data.network, data.incidents, job.week, seed=job.seed,
+                         time_limit_s=job.time_limit_s, tension=data.tension, events=data.events, workers=1)
 
     def still_wanted() -> bool:
         record = store.plan(job.plan_id)
         return parent_alive() and record is not None and record.status == "running"
 
     return write_plan_bundles(plan, data.network, job.out_dir, job.redact, data.area.tile_url,
-                              data.area.settings.redaction_clearance_m, still_wanted)
+                              data.area.settings.redaction_clearance_m, still_wanted, reuse)
+
+
+def parent_plan_path(plans_dir: str | Path, parent_id: str) -> Path:
+    """The full ``plan.json`` of a plan, which a re-plan of it starts from."""
+    return Path(plans_dir) / parent_id / FULL / "plan.json"
+
+
+def replan(job: PlanJob, data: AreaData) -> tuple[Plan, Reuse]:
+    """Re-plan a job's parent with its changes (the solving part of a re-plan job).
+
+    Parameters
+    ----------
+    job
+        A re-plan job (``parent_id``, ``replan_from`` and ``changes`` set).
+    data
+        The area's inputs (incidents are not needed).
+
+    Returns
+    -------
+    tuple
+        The new plan, and the parent's full bundle to take unchanged routes' files from.
+
+    Raises
+    ------
+    patrols.errors.PatrolsError
+        When the parent is gone, or a change proves impossible (one line naming the field).
+    """
+    import json
+    from datetime import datetime
+
+    from patrols.outputs.bundle import Reuse
+    from patrols.plan import plan_from_dict
+    from patrols.replan import replan_week
+
+    assert job.parent_id is not None and job.replan_from is not None and job.changes is not None
+    path = parent_plan_path(Path(job.out_dir).parent, job.parent_id)
+    try:
+        parent = plan_from_dict(json.loads(path.read_bytes()))
+    except FileNotFoundError:
+        gone = f"the parent plan {job.parent_id} was deleted before the re-plan started"
+        raise PatrolsError(gone) from None
+    start = datetime.fromisoformat(job.replan_from)
+    plan = replan_week(data.area, data.network, parent, job.parent_id, start, json.loads(job.changes),
+                       "changes", events=data.events, seed=job.seed, time_limit_s=job.time_limit_s,
+                       workers=1, plan_source=f"plan {job.parent_id}")
+    solved = set(plan.extra["replan"]["shifts_solved"])
+    unchanged = frozenset(r.key for r in plan.routes if f"{r.date.isoformat()}/{r.shift}" not in solved)
+    return plan, Reuse(path.parent, parent, unchanged)
 
 
 def _reason(exc: BaseException) -> str:

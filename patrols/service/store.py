@@ -5,6 +5,12 @@ threads); WAL mode lets the many readers of a busy service read while a plan
 job or an audit entry is written. The audit log is a hash chain kept by
 :mod:`patrols.service.audit`. The database file is ``0600`` in a ``0700``
 folder (SQLite makes its ``-wal`` and ``-shm`` files with the database's mode).
+
+A re-plan is a plan of its own that names its ``parent_id`` and the ``root_id``
+of its lineage (the first plan of the week it descends from), so the versions
+of a week are one indexed query and outlive any of them being deleted.
+Columns added since the first schema are added to an older database when it is
+opened (:data:`SCHEMA_VERSION` is kept in ``PRAGMA user_version``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from patrols.service import audit
 from patrols.service.audit import AuditEntry, AuditLog, AuditRecord, utc_now
 from patrols.service.files import FILE_MODE, private_dir, private_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PLAN_STATUSES = ("queued", "running", "done", "failed")
 UNFINISHED = ("queued", "running")
 RESTART_ERROR = "cut off by a restart of the service before it finished"
@@ -52,7 +58,10 @@ CREATE TABLE IF NOT EXISTS plans (
     finished_at TEXT,
     error TEXT,
     summary_full TEXT,
-    summary_viewer TEXT
+    summary_viewer TEXT,
+    parent_id TEXT,
+    root_id TEXT,
+    replan_from TEXT
 );
 CREATE INDEX IF NOT EXISTS plans_by_created ON plans (created_at DESC);
 -- One revoked key that no secret hashes to: what a lookup of an unknown key id
@@ -62,6 +71,11 @@ CREATE TABLE IF NOT EXISTS key_decoy (
     created_at TEXT NOT NULL, revoked_at TEXT NOT NULL
 );
 """
+# Columns of ``plans`` added after the first schema (version 3: re-plans), each
+# added to an older database as it is opened; no foreign key, so a deleted
+# parent leaves its re-plans as they are.
+_ADDED_PLAN_COLUMNS = {"parent_id": "TEXT", "root_id": "TEXT", "replan_from": "TEXT"}
+_AFTER_COLUMNS = "CREATE INDEX IF NOT EXISTS plans_by_root ON plans (root_id);"
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,28 @@ class PlanRecord:
     summary_full: str | None
     """JSON text, kept as stored: readers splice it into answers without parsing it."""
     summary_viewer: str | None
+    parent_id: str | None = None
+    """The plan this one re-plans; ``None`` for a plan made from scratch."""
+    root_id: str | None = None
+    """The first plan of this one's lineage; ``None`` for a plan made from scratch (its own root)."""
+    replan_from: str | None = None
+    """The moment a re-plan's changes hold from (ISO 8601 with offset)."""
+
+    @property
+    def lineage(self) -> str:
+        """The id of the first plan of this plan's lineage (its own for a plan made from scratch)."""
+        return self.root_id or self.plan_id
+
+
+@dataclass(frozen=True)
+class PlanVersion:
+    """One plan of a lineage, as the versions list of another shows it: no summary, no owner."""
+
+    plan_id: str
+    parent_id: str | None
+    created_at: str
+    status: str
+    replan_from: str | None
 
 
 def _plan(row: sqlite3.Row) -> PlanRecord:
@@ -104,6 +140,7 @@ def _plan(row: sqlite3.Row) -> PlanRecord:
         created_by=row["created_by"], created_at=row["created_at"], started_at=row["started_at"],
         finished_at=row["finished_at"], error=row["error"],
         summary_full=row["summary_full"], summary_viewer=row["summary_viewer"],
+        parent_id=row["parent_id"], root_id=row["root_id"], replan_from=row["replan_from"],
     )
 
 
@@ -128,6 +165,8 @@ class Store:
         db = self._db()
         # executescript commits on its own; each statement is idempotent.
         db.executescript(_SCHEMA)
+        self._add_columns()
+        db.executescript(_AFTER_COLUMNS)
         if db.execute("SELECT COUNT(*) FROM key_decoy").fetchone()[0] == 0:
             db.execute("INSERT INTO key_decoy VALUES ('', 'viewer', 'decoy', ?, ?, ?)",
                        (secrets.token_hex(32), utc_now(), utc_now()))
@@ -136,6 +175,15 @@ class Store:
         self.audit_log = AuditLog(self.path)
         if moved:
             self.audit(audit.HOST, audit.HOST, "audit.chain_started", None, "ok", moved)
+
+    def _add_columns(self) -> None:
+        # A database of an older version gets the columns added since, empty; in one
+        # transaction, so `patrols keys` opening it at the same moment adds none twice.
+        with self._tx() as db:
+            have = {row[1] for row in db.execute("PRAGMA table_info(plans)")}
+            for name, kind in _ADDED_PLAN_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE plans ADD COLUMN {name} {kind}")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -206,13 +254,17 @@ class Store:
     # Plans ------------------------------------------------------------------
 
     def add_plan(self, plan_id: str, area: str, week: str, seed: int, time_limit_s: float | None,
-                 redact: bool, created_by: str) -> PlanRecord:
-        """Record a new plan job as queued."""
+                 redact: bool, created_by: str, *, parent: PlanRecord | None = None,
+                 replan_from: str | None = None) -> PlanRecord:
+        """Record a new plan job as queued; a re-plan names its ``parent`` and the moment it re-plans from."""
+        parent_id = None if parent is None else parent.plan_id
+        root_id = None if parent is None else parent.lineage
         with self._tx() as db:
             db.execute(
                 "INSERT INTO plans (plan_id, area, week, seed, time_limit_s, redact, status, created_by,"
-                " created_at) VALUES (?,?,?,?,?,?,'queued',?,?)",
-                (plan_id, area, week, seed, time_limit_s, int(redact), created_by, utc_now()))
+                " created_at, parent_id, root_id, replan_from) VALUES (?,?,?,?,?,?,'queued',?,?,?,?,?)",
+                (plan_id, area, week, seed, time_limit_s, int(redact), created_by, utc_now(),
+                 parent_id, root_id, replan_from))
         record = self.plan(plan_id)
         assert record is not None
         return record
@@ -238,6 +290,25 @@ class Store:
         rows = db.execute(f"SELECT * FROM plans {clause} ORDER BY created_at DESC, plan_id LIMIT ? OFFSET ?",
                           [*args, limit, offset]).fetchall()
         return [_plan(r) for r in rows], total
+
+    def versions(self, record: PlanRecord) -> list[PlanVersion]:
+        """Every plan of a plan's lineage still stored, oldest first: its first plan and each re-plan of it.
+
+        Parameters
+        ----------
+        record
+            Any plan of the lineage.
+
+        Returns
+        -------
+        list of PlanVersion
+            Deleted plans are left out; the others keep their place.
+        """
+        root = record.lineage
+        rows = self._db().execute(
+            "SELECT plan_id, parent_id, created_at, status, replan_from FROM plans "
+            "WHERE plan_id = ? OR root_id = ? ORDER BY created_at, plan_id", (root, root)).fetchall()
+        return [PlanVersion(**dict(r)) for r in rows]
 
     def mark_running(self, plan_id: str) -> bool:
         """Mark a queued plan running; ``False`` if it is gone or not queued."""
