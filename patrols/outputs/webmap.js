@@ -31,6 +31,8 @@
     if (text !== undefined) { e.textContent = text; }
     return e;
   }
+  P.esc = esc;
+  P.el = el;
   function swatch(colour, cls) { var s = el("span", cls || "sw"); s.style.background = colour; return s; }
   function dashSample(colour, dash) {
     var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), ln = document.createElementNS(ns, "line");
@@ -501,17 +503,7 @@
   "use strict";
   var P = L.patrols, V = P.View.prototype;
 
-  function esc(t) {
-    return String(t).replace(/[&<>"']/g, function (c) {
-      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-    });
-  }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) { e.className = cls; }
-    if (text !== undefined) { e.textContent = text; }
-    return e;
-  }
+  var esc = P.esc, el = P.el;
   function rowsHtml(rows) {
     return rows.map(function (r) { return "<b>" + esc(r[0]) + "</b> " + esc(r[1]); }).join("<br>");
   }
