@@ -87,6 +87,41 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class VisitRule:
+    """What counts as a delivered visit, measured from pings (``[delivered]`` in area.toml).
+
+    Defaults and their sources are in :mod:`patrols.defaults` (``DELIVERED_*``).
+    """
+
+    hotspot_radius_m: float = defaults.DELIVERED_HOTSPOT_RADIUS_M
+    site_radius_m: float = defaults.DELIVERED_SITE_RADIUS_M
+    hotspot_dose_min: float = defaults.DELIVERED_HOTSPOT_DOSE_MIN
+    protective_dose_min: float = defaults.DELIVERED_PROTECTIVE_DOSE_MIN
+    pass_by_min: float = defaults.DELIVERED_PASS_BY_MIN
+    late_min: float = defaults.DELIVERED_LATE_MIN
+    search_min: float = defaults.DELIVERED_SEARCH_MIN
+    max_gap_min: float = defaults.DELIVERED_MAX_GAP_MIN
+
+
+def visit_rule(doc: dict[str, Any], source: str | Path, table: str = "delivered") -> VisitRule:
+    """A :class:`VisitRule` from a table of positive numbers (missing keys keep their defaults)."""
+    if not isinstance(doc, dict):
+        raise InputError(source, "must be a table", field=table)
+    known = {f.name for f in fields(VisitRule)}
+    values: dict[str, float] = {}
+    for key, value in doc.items():
+        if key not in known:
+            raise InputError(source, "unknown setting", field=f"{table}.{key}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise InputError(source, "must be a positive number", field=f"{table}.{key}")
+        values[key] = float(value)
+    rule = VisitRule(**values)
+    if rule.pass_by_min > min(rule.hotspot_dose_min, rule.protective_dose_min):
+        raise InputError(source, "must not exceed the doses", field=f"{table}.pass_by_min")
+    return rule
+
+
+@dataclass(frozen=True)
 class Area:
     """Everything configured for one area, with small tables loaded and checked."""
 
@@ -109,12 +144,14 @@ class Area:
     """GeoJSON polygon(s) of the area; the network is clipped to it, buffered."""
     walk_network_path: Path | None = None
     """A second network file (GraphML or OSM) holding the walking network."""
+    delivered: VisitRule = field(default_factory=VisitRule)
+    """What counts as a delivered visit (``[delivered]``)."""
 
 
 _KNOWN_KEYS = {
     "name", "network", "stations", "units", "sites", "incidents", "tension", "events", "shifts",
     "defaults", "weights", "half_life_days", "visits_per_week_by_tier", "map", "boundary",
-    "walk_network",
+    "walk_network", "delivered",
 }
 
 
@@ -247,4 +284,5 @@ def load_area(path: str | Path) -> Area:
         boundary_path=_file(base, toml, doc["boundary"], "boundary") if "boundary" in doc else None,
         walk_network_path=(_file(base, toml, doc["walk_network"], "walk_network")
                            if "walk_network" in doc else None),
+        delivered=visit_rule(doc.get("delivered", {}), toml),
     )

@@ -136,6 +136,94 @@ def _cmd_replan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_delivered(args: argparse.Namespace) -> int:
+    import json
+
+    from patrols import defaults
+    from patrols.area import VisitRule, load_area, visit_rule
+    from patrols.delivered.measure import measure_plan, unplanned_minutes
+    from patrols.delivered.report import delivered_csv, delivered_json, visible
+    from patrols.delivered.tracks import read_tracks
+    from patrols.plan import plan_from_dict
+
+    say = _say(args.quiet)
+    plan_path = args.plan / "plan.json"
+    if not plan_path.is_file():
+        raise InputError(plan_path, "no plan here (plan.json is missing)")
+    try:
+        plan = plan_from_dict(json.loads(plan_path.read_bytes()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(plan_path, f"not a plan: {exc}") from None
+    # The rule: the area's [delivered] when given, else the one the plan was made with.
+    clearance = defaults.REDACTION_CLEARANCE_M
+    if args.area:
+        area = load_area(args.area)
+        rule, clearance = area.delivered, area.settings.redaction_clearance_m
+    elif "delivered_rule" in plan.extra:
+        rule = visit_rule(plan.extra["delivered_rule"], plan_path, "extra.delivered_rule")
+    else:
+        rule = VisitRule()
+    began = time.perf_counter()
+    tracks = read_tracks(args.tracks, {r.unit_id for r in plan.routes})
+    pings = sum(len(p.t) for p in tracks.values())
+    read_s = time.perf_counter() - began
+    results = measure_plan(plan, tracks, rule)
+    unplanned = unplanned_minutes(plan, tracks, rule)
+    redact = args.redact or plan.redacted
+    say(f"{pings} pings of {len(tracks)} units read in {read_s:.1f} s; {len(results)} planned stops "
+        f"measured in {time.perf_counter() - began - read_s:.1f} s")
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("done", "late", "short", "missed",
+                                                                     "no_data")}
+    say(", ".join(f"{k} {v}" for k, v in counts.items()))
+    _write_folder(args.out, {
+        "delivered.csv": delivered_csv(visible(plan, results, redact, clearance)),
+        "delivered.json": delivered_json(plan, results, unplanned, rule, pings, redact, clearance),
+    })
+    say(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_synthetic_tracks(args: argparse.Namespace) -> int:
+    import json
+
+    from patrols.delivered.simulate import choose_faults, make_tracks
+    from patrols.delivered.tracks import tracks_csv, tracks_gpx
+    from patrols.plan import plan_from_dict
+
+    plan_path = args.plan / "plan.json"
+    if not plan_path.is_file():
+        raise InputError(plan_path, "no plan here (plan.json is missing)")
+    plan = plan_from_dict(json.loads(plan_path.read_bytes()))
+    skip, cut = choose_faults(plan, args.skip, args.cut, args.seed)
+    tracks = make_tracks(plan, args.interval, args.noise, args.seed, skip, cut)
+    text = tracks_gpx(tracks) if args.out.suffix.lower() == ".gpx" else tracks_csv(tracks)
+    _atomic_write(args.out, text)
+    if args.truth:
+        truth = [{"unit": k.split("/")[0], "route": k, "seq": q, "made": "skipped"} for k, q in sorted(skip)]
+        truth += [{"unit": k.split("/")[0], "route": k, "seq": q, "made": f"cut to {share:.2f}"}
+                  for (k, q), share in sorted(cut.items())]
+        _atomic_write(args.truth, json.dumps(truth, indent=2) + "\n")
+    return 0
+
+
+def _write_folder(out: Path, files: dict[str, str]) -> None:
+    """Write every file into a new folder beside ``out`` and swap it in: all or nothing."""
+    import shutil
+
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _load_data_without_incidents(area_path: Path, say):
     from patrols.inputs import load_area_data
 
@@ -367,6 +455,30 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                      help="processes solving days at once (default: 2, or 1 on one core)")
     rep.set_defaults(func=_cmd_replan)
+
+    dlv = sub.add_parser("delivered", help="what was delivered against a plan, from AVL/GPS tracks")
+    dlv.add_argument("--plan", type=Path, required=True, help="the plan's bundle folder (holding plan.json)")
+    dlv.add_argument("--tracks", type=Path, nargs="+", required=True,
+                     help="GPX 1.1 tracks (a trk per unit named by its id, or a file per unit) and/or CSV "
+                          "pings unit,timestamp,lat,lon")
+    dlv.add_argument("--out", type=Path, required=True, help="folder to write delivered.csv and .json to")
+    dlv.add_argument("--area", type=Path,
+                     help="area.toml whose [delivered] rule to use (default: the plan's)")
+    dlv.add_argument("--redact", action="store_true", help="leave out protective visits and stops near sites")
+    dlv.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    dlv.set_defaults(func=_cmd_delivered)
+
+    stk = sub.add_parser("synthetic-tracks",
+                         help="make AVL tracks from a plan (to test `delivered`): CSV, or GPX by extension")
+    stk.add_argument("--plan", type=Path, required=True)
+    stk.add_argument("--interval", type=_positive, default=30.0, help="seconds between pings (default 30)")
+    stk.add_argument("--noise", type=float, default=15.0, help="position noise, metres (default 15)")
+    stk.add_argument("--skip", type=int, default=0, help="stops not made, chosen at random")
+    stk.add_argument("--cut", type=int, default=0, help="stops cut to a third of their dwell")
+    stk.add_argument("--seed", type=int, default=0)
+    stk.add_argument("--out", type=Path, required=True, help="tracks.csv or tracks.gpx")
+    stk.add_argument("--truth", type=Path, help="also write which stops were skipped or cut (JSON)")
+    stk.set_defaults(func=_cmd_synthetic_tracks)
 
     hot = sub.add_parser("hotspots", help="write the scored street segments as GeoJSON")
     hot.add_argument("--area", type=Path, required=True)

@@ -144,3 +144,29 @@ HALF_LIFE_DAYS: dict[str, float] = {
     "theft-from-the-person": 45.0,
 }
 DEFAULT_HALF_LIFE_DAYS = 60.0
+
+# What counts as a delivered visit, measured from AVL/GPS pings (``patrols delivered``; ``[delivered]``
+# in area.toml). No open standard defines a visit; these follow the field trials that measured one.
+# Radius around a hotspot stop: Peterborough's PCSO trial counted a unit within 150 m of a hotspot
+# (a ping a minute); Birmingham's geofences were 150 x 150 m.
+DELIVERED_HOTSPOT_RADIUS_M = 150.0
+# Radius around a protective stop: an address, not a street's length; the stop stands at the kerb of
+# the nearest street, within ``MAX_SNAP_M`` of the site.
+DELIVERED_SITE_RADIUS_M = 100.0
+# Presence that counts as a dose at a hotspot: Koper, about 10 minutes to beat a drive-by (the plan
+# asks for 15).
+DELIVERED_HOTSPOT_DOSE_MIN = 10.0
+# ... and as a protective visit: six of the default 10 minutes. Walking up to the door and away adds
+# about 2.5 minutes inside 100 m, so a visit cut to a third (3.3 minutes) must not count.
+DELIVERED_PROTECTIVE_DOSE_MIN = 6.0
+# Less than this inside the radius is a unit passing, not a visit (ShotSpotter's timer starts on
+# entry to its box; a car crossing a 300 m circle at 30 km/h is in it for 36 s).
+DELIVERED_PASS_BY_MIN = 2.0
+# First seen more than this after the planned arrival: late.
+DELIVERED_LATE_MIN = 15.0
+# Presence is looked for from this long before the planned arrival to this long after the planned
+# departure (never past the unit's stops before and after).
+DELIVERED_SEARCH_MIN = 60.0
+# Gaps between pings up to this are bridged (the slowest AVL rate taken, 15 minutes, with slack);
+# a longer gap is ``no_data``, never ``missed``.
+DELIVERED_MAX_GAP_MIN = 20.0

@@ -22,7 +22,7 @@ import time as clock
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -724,6 +724,8 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         "dosage": {"repeat_value": settings.hotspot_repeat_value, "daily_cap": settings.hotspot_daily_cap,
                    "min_share_of_top_prize": settings.hotspot_min_share},
         "events_at_sites": len(at_sites),
+        # What counts as a delivered visit, so `patrols delivered` measures this plan by the area's rule.
+        "delivered_rule": asdict(area.delivered),
     }
     return Plan(
         area=area.name, week_start=week_start, seed=seed, time_limit_s=limit,

@@ -1,0 +1,1 @@
+"""What was delivered against a plan: actual positions read, visits measured, reported."""
