@@ -62,8 +62,28 @@ def _load(area_path: Path, say):
     return data.area, data.network, data.incidents
 
 
+def _last_week(folder: Path, area_name: str, week: date) -> dict:
+    """Last week's ``delivered.json`` from a ``patrols delivered`` folder, checked."""
+    import json
+
+    path = folder / "delivered.json"
+    if not path.is_file():
+        raise InputError(path, "no delivered report here (run `patrols delivered` first)")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        area, started = doc["area"], date.fromisoformat(doc["week_start"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"not a delivered report: {exc}") from None
+    if area != area_name:
+        raise InputError(path, f"the report is for {area!r}, not {area_name!r}", field="area")
+    if started >= week:
+        raise InputError(path, f"the report's week ({started.isoformat()}) is not before "
+                               f"{week.isoformat()}", field="week_start")
+    return doc
+
+
 def run_plan(area_path: Path, week: date, out: Path, seed: int, time_limit: float | None,
-             redact: bool, quiet: bool, workers: int = 2) -> Path:
+             redact: bool, quiet: bool, workers: int = 2, delivered: Path | None = None) -> Path:
     """Plan a week and write its bundle; the shared body of ``plan`` and ``demo``."""
     from patrols.outputs.bundle import write_bundle
     from patrols.outputs.redaction import redact as redact_plan
@@ -72,8 +92,10 @@ def run_plan(area_path: Path, week: date, out: Path, seed: int, time_limit: floa
     say = _say(quiet)
     data = _load_data(area_path, say)
     area = data.area
+    last_week = _last_week(delivered, area.name, week) if delivered else None
     plan = plan_week(area, data.network, data.incidents, week, seed=seed, time_limit_s=time_limit,
-                     progress=say, tension=data.tension, events=data.events, workers=workers)
+                     progress=say, tension=data.tension, events=data.events, workers=workers,
+                     last_week=last_week)
     if redact:
         plan = redact_plan(plan, data.network, area.settings.redaction_clearance_m)
     written = write_bundle(plan, out, tile_url=area.tile_url)
@@ -237,7 +259,8 @@ def _load_data_without_incidents(area_path: Path, say):
 def _cmd_plan(args: argparse.Namespace) -> int:
     # Default: maps/<folder of the area file>-<week>, e.g. maps/westminster-2018-07-02.
     out = args.out or Path("maps") / f"{_slug(args.area.resolve().parent.name)}-{args.week.isoformat()}"
-    run_plan(args.area, args.week, out, args.seed, args.time_limit, args.redact, args.quiet, args.workers)
+    run_plan(args.area, args.week, out, args.seed, args.time_limit, args.redact, args.quiet, args.workers,
+             args.delivered)
     return 0
 
 
@@ -435,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="plan a week for an area")
     plan.add_argument("--area", type=Path, required=True, help="the area's area.toml")
     plan.add_argument("--week", type=_week, required=True, help="first day of the week, YYYY-MM-DD")
+    plan.add_argument("--delivered", type=Path,
+                      help="last week's `patrols delivered` folder: raise under-dosed streets, list the "
+                           "protective visits not made")
     common(plan)
     plan.set_defaults(func=_cmd_plan)
 

@@ -172,3 +172,8 @@ DELIVERED_SEARCH_MIN = 60.0
 # Gaps between pings up to this are bridged (the slowest AVL rate taken, 15 minutes, with slack);
 # a longer gap is ``no_data``, never ``missed``.
 DELIVERED_MAX_GAP_MIN = 20.0
+# Next week's prize of an under-dosed hotspot is multiplied by 1 + this x the share of its planned
+# patrol minutes not delivered (``patrols plan --delivered``): up to 1.5x for one not patrolled at all,
+# a nudge that brings the week's neglected streets forward without outranking the clearly hotter ones
+# (hotspot prizes span several-fold across the week's points).
+DELIVERED_UNDERDOSE_GAIN = 0.5

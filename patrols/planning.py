@@ -34,6 +34,7 @@ import pandas as pd
 from patrols import defaults
 from patrols.area import Area, Settings
 from patrols.baseline import busy_seconds, hotspot_seconds, naive_routes
+from patrols.delivered.feedback import apply_last_week
 from patrols.demand import (
     HALF_WINDOW_S,
     EventAtSite,
@@ -561,7 +562,8 @@ def extra_units_needed(missing: dict[tuple[date, str], list[Visit]], slots: dict
 # ---------------------------------------------------------------- the week
 def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start: date, seed: int = 0,
               time_limit_s: float | None = None, progress: Progress | None = None,
-              tension: list | tuple = (), events: list | tuple = (), workers: int = 2) -> Plan:
+              tension: list | tuple = (), events: list | tuple = (), workers: int = 2,
+              last_week: dict[str, Any] | None = None) -> Plan:
     """Plan the week from ``week_start`` for an area.
 
     Parameters
@@ -584,6 +586,10 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         Tension areas and planned events (see :mod:`patrols.tension`).
     workers
         Processes solving days at once (one per core is best).
+    last_week
+        Last week's ``delivered.json`` (parsed): its under-dosed streets are
+        raised and its protective visits not made are reported (see
+        :mod:`patrols.delivered.feedback`).
 
     Returns
     -------
@@ -602,6 +608,9 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     street_km = float(segments["length_m"].sum()) / 1000.0
     hotspots = choose_patrol_points(segments, network, settings.candidate_count(street_km),
                                     settings.hotspot_min_separation_m)
+    feedback = None
+    if last_week is not None:
+        hotspots, feedback = apply_last_week(hotspots, last_week)
     scored = clock.perf_counter()
     table = travel_table(area, network, hotspots, modes)
     timed = clock.perf_counter()
@@ -727,6 +736,8 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         # What counts as a delivered visit, so `patrols delivered` measures this plan by the area's rule.
         "delivered_rule": asdict(area.delivered),
     }
+    if feedback is not None:
+        extra["last_week"] = feedback
     return Plan(
         area=area.name, week_start=week_start, seed=seed, time_limit_s=limit,
         routes=tuple(routes),

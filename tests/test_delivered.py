@@ -203,3 +203,60 @@ def test_delivered_command_writes_the_report_and_redacts(tmp_path, plan, faults,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.csv" in err[0] and "line 2" in err[0] and "unit" in err[0]
     assert not never.exists()
+
+
+# ------------------------------------------------------------ loop closed
+def test_last_week_raises_under_dosed_streets_and_lists_missed_visits(plan, faults):
+    from patrols.delivered.feedback import UNDERDOSE_GAIN, apply_last_week
+    from patrols.delivered.report import delivered_json
+    from patrols.hotspots import Hotspot
+
+    skip, cut = faults
+    tracks = make_tracks(plan, 30, 15.0, 5, skip, cut)
+    results = measure_plan(plan, tracks, RULE)
+    report = json.loads(delivered_json(plan, results, {}, RULE, 0, False, 50.0))
+    per_hot = report["hotspots"]["per_hotspot"]
+    worst = min(per_hot, key=lambda h: per_hot[h]["delivered_min"] / per_hot[h]["planned_min"])
+    w = per_hot[worst]
+    # This week's points: one on last week's worst street, one far from every hotspot of last week.
+    here = Hotspot("H01", w["lat"] + 0.0003, w["lon"], -1, 1.0, 100.0, -1)
+    far = Hotspot("H02", 51.0, -1.0, -1, 1.0, 100.0, -1)
+    out, block = apply_last_week([here, far], report)
+    u = 1.0 - w["delivered_min"] / w["planned_min"]
+    assert u > 0 and out[0].prize == pytest.approx(100.0 * (1 + UNDERDOSE_GAIN * u))
+    assert out[1].prize == 100.0 and block["hotspots_raised"] == {"H01": round(1 + UNDERDOSE_GAIN * u, 3)}
+    missed = {(d["site_id"], d["planned_arrive"]) for d in block["protective"]["not_done"]}
+    made_wrong = {(r.stop.ref, r.stop.arrive.isoformat()) for r in results
+                  if r.stop.kind == "protective" and r.status in ("missed", "short", "no_data")}
+    assert missed == made_wrong and missed
+
+
+def test_plan_with_last_weeks_report(tmp_path, plan, faults):
+    from datetime import date
+
+    from patrols.cli import _last_week
+    from patrols.delivered.report import delivered_json
+    from patrols.inputs import load_area_data
+    from patrols.planning import plan_week
+
+    from conftest import WESTMINSTER_AREA
+
+    skip, cut = faults
+    results = measure_plan(plan, make_tracks(plan, 30, 15.0, 5, skip, cut), RULE)
+    folder = tmp_path / "delivered"
+    folder.mkdir()
+    (folder / "delivered.json").write_text(delivered_json(plan, results, {}, RULE, 0, False, 50.0))
+    with pytest.raises(InputError, match="not before 2018-07-02"):
+        _last_week(folder, plan.area, date(2018, 7, 2))
+    with pytest.raises(InputError, match="the report is for"):
+        _last_week(folder, "Elsewhere", date(2018, 7, 9))
+    report = _last_week(folder, plan.area, date(2018, 7, 9))
+    data = load_area_data(WESTMINSTER_AREA)
+    nxt = plan_week(data.area, data.network, data.incidents, date(2018, 7, 9), time_limit_s=0.2,
+                    tension=data.tension, events=data.events, workers=2, last_week=report)
+    block = nxt.extra["last_week"]
+    assert block["week_start"] == "2018-07-02" and block["hotspots_raised"]
+    assert block["protective"]["not_done"]
+    from patrols.outputs.summary import summarize
+
+    assert summarize(nxt)["last_week"]["protective"]["not_done"] == block["protective"]["not_done"]

@@ -219,6 +219,8 @@ def totals(plan: Plan, results: list[StopResult], unplanned: dict[str, float]) -
                 table[key]["delivered_min"] += got
     protective = [r for r in results if r.stop.kind == "protective"]
     hot = [r for r in results if r.stop.kind == "hotspot"]
+    # Where each hotspot is, so next week's plan can find the same streets (ids change weekly).
+    where = {h.hotspot_id: {"lat": h.lat, "lon": h.lon} for h in plan.hotspots}
     return {
         "stops": len(results),
         "status": counts,
@@ -231,7 +233,8 @@ def totals(plan: Plan, results: list[StopResult], unplanned: dict[str, float]) -
         "hotspots": {
             "planned_min": round(sum(r.stop.dwell_min for r in hot), 1),
             "delivered_min": round(sum(min(r.minutes_present, r.stop.dwell_min) for r in hot), 1),
-            "per_hotspot": {k: {n: round(v, 1) for n, v in d.items()} for k, d in sorted(per_hot.items())},
+            "per_hotspot": {k: {**{n: round(v, 1) for n, v in d.items()}, **where.get(k, {})}
+                            for k, d in sorted(per_hot.items())},
             "per_day": {k: {n: round(v, 1) for n, v in d.items()} for k, d in sorted(per_day.items())},
             "unplanned_min": unplanned,
         },

@@ -79,6 +79,7 @@ def summarize(plan: Plan) -> dict[str, Any]:
                                       "dosage")
            if k in plan.extra},
         **{k: plan.extra[k] for k in ("replan", "warnings") if k in plan.extra and not plan.redacted},
+        **({"last_week": _last_week(plan)} if "last_week" in plan.extra else {}),
         "time_limit_s": plan.time_limit_s,
         "solve_seconds": plan.solve_seconds,
     }
@@ -86,3 +87,11 @@ def summarize(plan: Plan) -> dict[str, Any]:
         # Nothing about protective work, and no figure made from it (the solve time grows with it).
         del summary["protective"], summary["solve_seconds"]
     return summary
+
+
+def _last_week(plan: Plan) -> dict[str, Any]:
+    """Last week's delivered figures; a redacted summary keeps the hotspots' and drops the protective."""
+    block = dict(plan.extra["last_week"])
+    if plan.redacted:
+        block.pop("protective", None)
+    return block
