@@ -198,7 +198,7 @@ def _cmd_delivered(args: argparse.Namespace) -> int:
                                                                      "no_data")}
     say(", ".join(f"{k} {v}" for k, v in counts.items()))
     _write_folder(args.out, {
-        "delivered.csv": delivered_csv(visible(plan, results, redact, clearance)),
+        "delivered.csv": delivered_csv(visible(plan, results, redact, clearance), redact),
         "delivered.json": delivered_json(plan, results, unplanned, rule, pings, redact, clearance),
     })
     say(f"wrote {args.out}")

@@ -36,15 +36,20 @@ def visible(plan: Plan, results: list[StopResult], redact: bool, clearance_m: fl
             and not _near_site(plan, r.stop.lat, r.stop.lon, clearance_m)]
 
 
-def delivered_csv(results: list[StopResult]) -> str:
-    """``delivered.csv``: one row per planned stop, times ISO 8601 with offset."""
+def delivered_csv(results: list[StopResult], redact: bool = False) -> str:
+    """``delivered.csv``: one row per planned stop, times ISO 8601 with offset.
+
+    Redacted, the times are left empty, as a redacted plan carries no stop times:
+    the gaps between hotspot visits would show when a protective visit was made.
+    """
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in results:
         w.writerow([r.route.unit_id, r.route.date.isoformat(), r.route.shift, r.stop.seq, r.stop.kind,
-                    r.stop.ref, r.stop.arrive.isoformat(), r.status,
-                    r.first_seen.isoformat() if r.first_seen else "", f"{r.minutes_present:.2f}"])
+                    r.stop.ref, "" if redact else r.stop.arrive.isoformat(), r.status,
+                    r.first_seen.isoformat() if r.first_seen and not redact else "",
+                    f"{r.minutes_present:.2f}"])
     return out.getvalue()
 
 
@@ -64,4 +69,5 @@ def delivered_json(plan: Plan, results: list[StopResult], unplanned: dict[str, f
     }
     if redact:
         del doc["protective"]
+        doc["rule"] = {k: v for k, v in doc["rule"].items() if not k.startswith(("protective", "site"))}
     return json.dumps(doc, indent=2) + "\n"

@@ -6,6 +6,10 @@ Planners are served each plan's full bundle; viewers and admins its viewer
 bundle, which holds no protected site's position, label or kind. A finished
 plan is re-planned with ``POST /plans/{id}/replan``: the new plan is a plan of
 its own that names its parent, and every plan lists the versions of its week.
+Planners upload the week's AVL/GPS tracks to a finished plan (``POST
+/plans/{id}/tracks``) and everyone reads what was delivered against it (``GET
+/plans/{id}/delivered``), planners in full, others redacted; see
+:mod:`patrols.service.delivered`.
 Every request, allowed or not, is appended to the hash-chained audit log (one
 entry per plan it discloses) before it is answered; see
 :mod:`patrols.service.audit`.
@@ -28,14 +32,32 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import anyio
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from starlette.requests import ClientDisconnect
 
 from patrols.service import audit, jobs
 from patrols.service.config import ServiceConfig
+from patrols.service.delivered import (
+    FORMATS,
+    Manifest,
+    TracksRefused,
+    Upload,
+    delivered_dir,
+    forget_lock,
+    plan_lock,
+    read_manifest,
+    read_report,
+    store_tracks,
+    track_format,
+    track_name,
+    visit_rule_of,
+)
+from patrols.service.delivered import NAME_PATTERN as TRACK_NAME
 from patrols.service.files import clear_unfinished, make_private, private_dir, remove_plan_files
 from patrols.service.jobs import JobRunner, KeyBusy, PlanJob, QueueFull, parent_plan_path
 from patrols.service.keys import (
@@ -56,7 +78,13 @@ from patrols.service.middleware import (
     SecurityHeaders,
     map_csp,
 )
-from patrols.service.problems import ApiProblem, BodyLimit, install_problem_handlers, problem_responses
+from patrols.service.problems import (
+    ApiProblem,
+    BodyLimit,
+    RouteLimit,
+    install_problem_handlers,
+    problem_responses,
+)
 from patrols.service.store import PLAN_STATUSES, KeyRecord, PlanRecord, PlanVersion, Store
 from patrols.service.weeks import incident_span, week_problem
 
@@ -77,7 +105,8 @@ ACTIONS = {
     "health": "health", "list_areas": "areas.list", "create_plan": "plan.create", "list_plans": "plan.list",
     "replan_plan": "plan.replan",
     "read_plan": "plan.read", "read_map": "plan.map", "export_plan": "plan.export",
-    "delete_plan": "plan.delete", "read_audit": "audit.read", "make_key": "key.create",
+    "delete_plan": "plan.delete", "upload_tracks": "tracks.upload", "read_delivered": "delivered.read",
+    "read_delivered_csv": "delivered.read", "read_audit": "audit.read", "make_key": "key.create",
     "list_keys": "key.list", "revoke_key": "key.revoke", "docs": "docs", "docs_file": "docs",
     "openapi": "openapi",
 }
@@ -197,6 +226,7 @@ class PlanLinks(BaseModel):
     self: str
     map: str | None = None
     exports: dict[str, str] = Field(default_factory=dict, description="format -> URL")
+    delivered: str | None = Field(None, description="What was delivered, once tracks have been uploaded")
 
 
 class PlanOut(BaseModel):
@@ -234,6 +264,57 @@ class PlanPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class TrackFileOut(BaseModel):
+    """A track file uploaded to a plan (kept with the plan, never served back)."""
+
+    name: str
+    format: str = Field(description="csv or gpx")
+    bytes: int
+    sha256: str
+    uploaded_at: str
+    uploaded_by: str = Field(description="The planner's key id")
+    pings_added: int = Field(description="Pings it added (a time a unit already had a ping at counts once)")
+
+
+class DeliveredLinks(BaseModel):
+    """Where the reports of what was delivered are."""
+
+    json_: str = Field(alias="json")
+    csv: str
+
+
+class TracksOut(BaseModel):
+    """A plan's track files after an upload, and the totals measured from them all."""
+
+    plan_id: str
+    stored: str = Field(description="The name the upload was stored as")
+    tracks: list[TrackFileOut] = Field(description="Every track file of the plan, in the order sent")
+    units: int = Field(description="Units with pings")
+    pings: int = Field(description="Pings of all the files, merged per unit")
+    status: dict[str, int] = Field(description="Planned stops by status: done, late, short, missed, no_data")
+    links: DeliveredLinks
+
+
+class DeliveredOut(BaseModel):
+    """``delivered.json``: what was delivered against the plan, measured from every track uploaded.
+
+    Viewers and admins get the redacted report: no protective visit, no stop near
+    a protected site, no ``protective`` section.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    area: str
+    week_start: str
+    redacted: bool
+    rule: dict[str, float] = Field(description="What counted as a delivered visit")
+    pings: int
+    stops: int
+    status: dict[str, int]
+    protective: dict[str, Any] | None = Field(None, description="Protective visits (planners only)")
+    hotspots: dict[str, Any]
+    per_unit: dict[str, dict[str, int]]
 
 
 class AreaOut(BaseModel):
@@ -465,7 +546,8 @@ def open_store(config: ServiceConfig, accept_broken_audit: bool = False) -> Stor
     private_dir(config.plans_dir)
     removed = clear_unfinished(config.plans_dir, store.done_plan_ids())
     if removed:
-        log.warning("removed %d unfinished bundle folder(s) from %s", len(removed), config.plans_dir)
+        log.warning("cleared %d unfinished bundle or upload folder(s) from %s", len(removed),
+                    config.plans_dir)
     make_private(config.data_dir)
     if report is not None and report.intact:
         log.info("audit log %s", report.line())
@@ -536,7 +618,8 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
     app.state.config = config
     install_problem_handlers(app)
     # Added inside out: the last added is the outermost.
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, routes=[
+        RouteLimit("POST", r"/plans/[^/]+/tracks", config.max_tracks_bytes, "max_tracks_bytes")])
     app.add_middleware(AllowedHosts, hosts=config.allowed_hosts)
     app.add_middleware(RequestAudit, audit_log=store.audit_log, actions=ACTIONS, identify=identify)
     app.add_middleware(SecurityHeaders)
@@ -598,10 +681,12 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
         # rather than parsed, validated and written out again.
         full = who.sees_full_plans
         base = f"/plans/{record.plan_id}"
-        links: dict[str, Any] = {"self": base, "map": None, "exports": {}}
+        links: dict[str, Any] = {"self": base, "map": None, "exports": {}, "delivered": None}
         if record.status == "done":
             links["map"] = f"{base}/map"
             links["exports"] = {k: f"{base}/export/{k}" for k in _exports(str(bundle_dir(record, who)))}
+            if delivered_dir(config.plans_dir / record.plan_id).is_dir():
+                links["delivered"] = f"{base}/delivered"
         error = record.error
         if error is not None and not full:
             # A planning error can quote input rows; viewers learn only that it failed.
@@ -843,16 +928,171 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
     @app.delete("/plans/{plan_id}", status_code=204, tags=["plans"], response_class=Response,
                 responses=problem_responses(403, 404))
     def delete_plan(plan_id: PlanId, who: Who, note: Note) -> Response:
-        """Erase a plan and its bundles; its job is cancelled (a running one is discarded when it ends)."""
+        """Erase a plan, its bundles, and its tracks and what was measured from them.
+
+        Its job is cancelled (a running one is discarded when it ends).
+        """
         pid = str(plan_id)
         note.plan_ids = [pid]
         need(who, "plans.delete")
         existed = store.delete_plan(pid)
         runner.cancel(pid)
-        remove_plan_files(config.plans_dir, pid)  # a partial folder of a cut-off job too
+        with plan_lock(pid):  # after an upload under way, which then finds the plan gone
+            remove_plan_files(config.plans_dir, pid)  # a partial folder of a cut-off job too
+        forget_lock(pid)
         if not existed:
             raise ApiProblem(404, f"no plan {pid}")
         return Response(status_code=204)
+
+    def tracks_check(pid: str, content_type: str | None, asked_name: str | None
+                     ) -> tuple[Any, Any, float, str, str]:
+        # What can be checked before the body is read: the plan, the format, the name;
+        # and what measuring needs: the plan as made, its visit rule, its area's clearance.
+        from patrols.area import load_area
+        from patrols.errors import InputError
+        from patrols.plan import plan_from_dict
+
+        record = store.plan(pid)
+        if record is None:
+            raise ApiProblem(404, f"no plan {pid}")
+        if record.status != "done":
+            raise ApiProblem(409, f"plan {pid} is {record.status}, not done: tracks are measured against "
+                             "a finished plan")
+        fmt = track_format(content_type)
+        if fmt is None:
+            raise ApiProblem(415, "send the track file itself as the body, with Content-Type "
+                             + " or ".join(f"{m} ({f.upper()})" for m, f in FORMATS.items()))
+        manifest = read_manifest(config.plans_dir / pid)
+        try:
+            name = track_name(asked_name, fmt, {t.name for t in manifest.tracks} if manifest else set())
+        except ValueError as exc:
+            raise ApiProblem(422, f"name: {exc}", errors=[f"name: {exc}"]) from None
+        if record.area not in area_names:
+            raise ApiProblem(409, f"this server no longer plans area {record.area!r} of plan {pid}")
+        try:
+            area = load_area(config.areas[record.area])
+            plan = plan_from_dict(json.loads(parent_plan_path(config.plans_dir, pid).read_bytes()))
+            rule = visit_rule_of(plan, area)
+        except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
+            log.warning("tracks of plan %s cannot be measured: %s", pid, exc)
+            raise ApiProblem(409, f"plan {pid} cannot be measured: its area or its bundle does not read "
+                             "as it did") from None
+        return plan, rule, area.settings.redaction_clearance_m, fmt, name
+
+    def tracks_store(pid: str, upload: Upload, plan: Any, rule: Any, clearance_m: float, who: Caller,
+                     named: bool, note: RequestNote) -> Manifest:
+        from patrols.errors import InputError
+
+        sent = f"tracks {upload.name} ({upload.format}, {upload.bytes} bytes)"
+        with plan_lock(pid):
+            if store.plan(pid) is None:  # deleted while the file came in
+                remove_plan_files(config.plans_dir, pid)
+                raise ApiProblem(404, f"no plan {pid}")
+            try:
+                return store_tracks(config.plans_dir / pid, upload, plan, rule, clearance_m, who.key_id,
+                                    named)
+            except InputError as exc:
+                # The audit entry names where, not what: the message can quote a position.
+                where = [f"line {exc.row}"] if exc.row is not None else []
+                where += [f"field '{exc.field}'"] if exc.field is not None else []
+                note.detail = f"{sent} refused at {' '.join(where) or 'the file'}"
+                raise ApiProblem(422, str(exc), errors=[str(exc)]) from None
+            except TracksRefused as exc:
+                note.detail = f"{sent} refused: {exc.reason}"
+                raise ApiProblem(409, str(exc)) from None
+
+    @app.post("/plans/{plan_id}/tracks", tags=["delivered"], response_model=TracksOut,
+              responses=problem_responses(403, 404, 409, 415),
+              openapi_extra={"requestBody": {"required": True, "description": (
+                  "One track file, as the body itself: CSV pings (`unit,timestamp,lat,lon`, times ISO 8601 "
+                  "with an offset) or GPX 1.1 (a `trk` per unit, named by its id)"), "content": {
+                  media: {"schema": {"type": "string"}} for media in FORMATS}}})
+    async def upload_tracks(
+        plan_id: PlanId,
+        request: Request,
+        who: Who,
+        note: Note,
+        name: Annotated[str | None, Query(pattern=TRACK_NAME, description=(
+            "The name to store the file as (its extension is added); default tracks-<n>. A GPX track "
+            "without a name is read as the unit the file is named after"))] = None,
+    ) -> Response:
+        """Upload a finished plan's AVL/GPS tracks (one file) and measure what was delivered.
+
+        The body is the file: ``text/csv`` or ``application/gpx+xml``, up to
+        ``max_tracks_bytes``. It is read at once with every file uploaded to the
+        plan before it; a file that does not read (a bad row, a unit not in the
+        plan) is refused in one line naming its line and field, and nothing is
+        kept. Then the plan is measured from all its tracks, and the reports
+        (``GET /plans/{id}/delivered``) replace the last ones. Tracks are kept
+        with the plan, never served back, and erased with it.
+        """
+        pid = str(plan_id)
+        note.plan_ids = [pid]
+        need(who, "plans.tracks")
+        plan, rule, clearance_m, fmt, stored_as = await anyio.to_thread.run_sync(
+            tracks_check, pid, request.headers.get("content-type"), name)
+        try:
+            upload = Upload(config.plans_dir / pid, stored_as, fmt)
+        except FileNotFoundError:
+            raise ApiProblem(404, f"no plan {pid}") from None
+        try:
+            try:
+                async for chunk in request.stream():
+                    if chunk:
+                        upload.write(chunk)
+            except ClientDisconnect:
+                note.detail = f"tracks {stored_as}: cut off after {upload.bytes} bytes"
+                raise ApiProblem(400, "the upload was cut off before its end") from None
+            upload.close()
+            manifest = await anyio.to_thread.run_sync(
+                tracks_store, pid, upload, plan, rule, clearance_m, who, name is not None, note)
+        finally:
+            upload.discard()
+        added = manifest.tracks[-1]
+        note.detail = (f"tracks {added.name} ({added.format}, {added.bytes} bytes): {added.pings_added} "
+                       f"pings added; delivered measured from {len(manifest.tracks)} files, {manifest.pings} "
+                       f"pings of {manifest.units} units")
+        base = f"/plans/{pid}"
+        out = TracksOut(plan_id=pid, stored=added.name, tracks=[TrackFileOut(**dataclasses.asdict(t))
+                                                                 for t in manifest.tracks],
+                        units=manifest.units, pings=manifest.pings, status=manifest.status,
+                        links=DeliveredLinks(json=f"{base}/delivered", csv=f"{base}/delivered.csv"))
+        return json_response(out.model_dump_json(by_alias=True))
+
+    def delivered_report(who: Caller, plan_id: str, name: str, note: RequestNote) -> bytes:
+        record = find(who, plan_id, note)
+        ready(who, record)
+        view = jobs.FULL if who.sees_full_plans else jobs.VIEWER
+        with plan_lock(record.plan_id):
+            found = read_report(config.plans_dir / record.plan_id, view, name)
+        if found is None:
+            raise ApiProblem(404, f"plan {record.plan_id} has no tracks yet: a planner uploads them with "
+                             f"POST /plans/{record.plan_id}/tracks")
+        body, manifest = found
+        note.detail = (f"{name} ({view}): measured from {len(manifest.tracks)} track files, {manifest.pings} "
+                       f"pings of {manifest.units} units")
+        return body
+
+    @app.get("/plans/{plan_id}/delivered", tags=["delivered"], response_model=DeliveredOut,
+             responses=problem_responses(403, 404, 409))
+    def read_delivered(plan_id: PlanId, who: Who, note: Note) -> Response:
+        """What was delivered against the plan (``delivered.json``), measured from every track uploaded.
+
+        Planners get the full report; viewers and admins the redacted one. 404 until
+        tracks have been uploaded.
+        """
+        return Response(delivered_report(who, str(plan_id), "delivered.json", note),
+                        media_type="application/json")
+
+    @app.get("/plans/{plan_id}/delivered.csv", tags=["delivered"], response_class=Response,
+             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                              "description": "One row per planned stop: its status and minutes present"},
+                        **problem_responses(403, 404, 409)})
+    def read_delivered_csv(plan_id: PlanId, who: Who, note: Note) -> Response:
+        """``delivered.csv``: each planned stop's measured status, a download (redacted unless a planner)."""
+        body = delivered_report(who, str(plan_id), "delivered.csv", note)
+        return Response(body, media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="delivered.csv"'})
 
     @app.get("/audit", tags=["admin"], responses=problem_responses(403))
     def read_audit(

@@ -7,6 +7,7 @@ A server config is a small TOML file; paths in it are relative to the file::
     queue = 8                      # plan jobs that may wait; more answer 429
     jobs_per_key = 2               # plan jobs one key may have queued or running; more answer 429
     max_body_bytes = 262144        # larger request bodies answer 413
+    max_tracks_bytes = 67108864    # larger track uploads (POST /plans/{id}/tracks) answer 413
     allowed_hosts = ["localhost", "127.0.0.1", "::1"]   # Host headers answered; others get 400
     weeks_ahead = 12               # a plan's week starts at most this many weeks after today,
     weeks_back = 52                # at least this many before today,
@@ -36,6 +37,8 @@ AREA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DB_NAME = "patrols.db"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_BODY_BYTES = 256 * 1024
+# A week of 30 s pings of a force's units is tens of MB of CSV.
+MAX_TRACKS_BYTES = 64 * 1024 * 1024
 _HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]+)$")
 
 
@@ -64,6 +67,10 @@ class ServiceConfig:
         Largest request body accepted (413 beyond). The default leaves room
         for a re-plan's changes (``POST /plans/{id}/replan``): a few hundred
         entries, each a few short values.
+    max_tracks_bytes
+        Largest track file accepted by ``POST /plans/{id}/tracks`` (413
+        beyond), in place of ``max_body_bytes``; the upload is streamed to a
+        private file, never held in memory.
     jobs_per_key
         Plan jobs one key may have queued or running at once (429 beyond), so
         one planner cannot fill the queue for everyone.
@@ -82,6 +89,7 @@ class ServiceConfig:
     workers: int = field(default_factory=_cores)
     queue: int = 8
     max_body_bytes: int = MAX_BODY_BYTES
+    max_tracks_bytes: int = MAX_TRACKS_BYTES
     jobs_per_key: int = 2
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
     weeks_ahead: int = 12
@@ -144,8 +152,8 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
         doc = tomllib.loads(toml.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(toml, f"not valid TOML: {exc}") from None
-    known = {"data", "workers", "queue", "max_body_bytes", "areas", "jobs_per_key", "allowed_hosts",
-             "weeks_ahead", "weeks_back", "weeks_after_data"}
+    known = {"data", "workers", "queue", "max_body_bytes", "max_tracks_bytes", "areas", "jobs_per_key",
+             "allowed_hosts", "weeks_ahead", "weeks_back", "weeks_after_data"}
     for key in doc:
         if key not in known:
             raise InputError(toml, f"unknown key (known: {', '.join(sorted(known))})", field=key)
@@ -167,6 +175,7 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
         workers=_positive_int(toml, doc, "workers", _cores()),
         queue=_positive_int(toml, doc, "queue", 8),
         max_body_bytes=_positive_int(toml, doc, "max_body_bytes", MAX_BODY_BYTES),
+        max_tracks_bytes=_positive_int(toml, doc, "max_tracks_bytes", MAX_TRACKS_BYTES),
         jobs_per_key=_positive_int(toml, doc, "jobs_per_key", 2),
         allowed_hosts=_hosts(toml, doc),
         weeks_ahead=_positive_int(toml, doc, "weeks_ahead", 12, least=0),

@@ -7,6 +7,13 @@ existing ones are set to them on start. A bundle is written to
 ``plans/.<id>.partial/`` and renamed into place when complete; a partial folder
 left by a worker that was stopped, and a bundle of a plan that is not done, are
 removed on start and when the plan is deleted.
+
+A folder inside a plan's (``delivered/``) is replaced whole with
+:func:`replace_dir`: the new one is written beside it under a hidden name and
+swapped in, the old one set aside as ``.<name>.old`` for the moment between the
+two renames. Hidden entries of a done plan's folder are what a stopped upload
+left: on start the old folder is put back if the new one never arrived, and the
+rest is removed (:func:`clear_unfinished`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 PARTIAL_SUFFIX = ".partial"
+OLD_SUFFIX = ".old"
 
 
 def private_dir(path: str | Path) -> Path:
@@ -82,6 +90,92 @@ def make_private(root: str | Path) -> None:
                 os.chmod(path, FILE_MODE)
 
 
+def private_write(path: str | Path, data: bytes) -> Path:
+    """Write a new file, ``0600`` from its first byte; an existing file is replaced.
+
+    Parameters
+    ----------
+    path
+        The file.
+    data
+        Its content.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), FILE_MODE)
+        fh.write(data)
+    return path
+
+
+def old_dir(path: str | Path) -> Path:
+    """Where :func:`replace_dir` sets a folder aside while its replacement moves in: ``.<name>.old``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{OLD_SUFFIX}")
+
+
+def replace_dir(staged: str | Path, target: str | Path) -> None:
+    """Put a complete folder in place of another (or where there was none), then remove the old one.
+
+    Readers that hold a lock shared with the writer see the old folder or the
+    new, whole; a stop between the two renames leaves the old one as
+    ``.<name>.old``, which :func:`clear_unfinished` puts back.
+
+    Parameters
+    ----------
+    staged
+        The new folder, complete, on the same file system.
+    target
+        The folder it replaces.
+    """
+    target = Path(target)
+    old = old_dir(target)
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.rename(target, old)
+    os.rename(staged, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def clear_hidden(folder: str | Path) -> list[str]:
+    """Clear a done plan's folder of what an interrupted upload left: hidden files and folders.
+
+    A folder set aside by :func:`replace_dir` whose replacement never moved in
+    is put back; every other hidden entry is removed.
+
+    Parameters
+    ----------
+    folder
+        The plan's folder.
+
+    Returns
+    -------
+    list of str
+        The names removed or put back.
+    """
+    folder = Path(folder)
+    done = []
+    for entry in sorted(folder.iterdir()):
+        if not entry.name.startswith("."):
+            continue
+        if entry.name.endswith(OLD_SUFFIX) and entry.is_dir() and not entry.is_symlink():
+            kept = folder / entry.name[1:-len(OLD_SUFFIX)]
+            if not kept.exists():
+                os.rename(entry, kept)
+                done.append(entry.name)
+                continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        done.append(entry.name)
+    return done
+
+
 def partial_dir(out_dir: str | Path) -> Path:
     """Where the bundles of ``plans/<id>`` are written before they are complete: ``plans/.<id>.partial``."""
     out = Path(out_dir)
@@ -104,7 +198,9 @@ def remove_plan_files(plans_dir: str | Path, plan_id: str) -> None:
 
 
 def clear_unfinished(plans_dir: str | Path, done: Iterable[str]) -> list[str]:
-    """Remove every partial folder, and every plan folder not of a done plan.
+    """Remove every partial folder, and every plan folder not of a done plan; clear the done ones.
+
+    A done plan's folder keeps its bundles and is cleared with :func:`clear_hidden`.
 
     Parameters
     ----------
@@ -123,6 +219,7 @@ def clear_unfinished(plans_dir: str | Path, done: Iterable[str]) -> list[str]:
     removed = []
     for entry in sorted(plans_dir.iterdir()) if plans_dir.is_dir() else ():
         if entry.name in keep and entry.is_dir() and not entry.is_symlink():
+            removed += [f"{entry.name}/{name}" for name in clear_hidden(entry)]
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

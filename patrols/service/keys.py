@@ -40,10 +40,12 @@ _KEY_ID = re.compile(r"^[0-9a-f]{12}$")
 
 # What each role may do. Admins run the service (keys, areas, the audit log)
 # and may erase plans, but read plans only as a viewer does: running the
-# service needs no protected addresses.
+# service needs no protected addresses. Only planners upload tracks (officers'
+# positions, measured against the full plan).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"keys", "areas", "audit", "plans.read_redacted", "plans.delete"}),
-    "planner": frozenset({"areas", "plans.create", "plans.read_full", "plans.delete"}),
+    "planner": frozenset({"areas", "plans.create", "plans.read_full", "plans.delete",
+                          "plans.tracks"}),
     "viewer": frozenset({"areas", "plans.read_redacted"}),
 }
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -147,26 +150,60 @@ def install_problem_handlers(app: FastAPI) -> None:
                                 request.url.path)
 
 
+@dataclass(frozen=True)
+class RouteLimit:
+    """A body limit of its own for one method and path (a route taking files, not JSON).
+
+    Parameters
+    ----------
+    method
+        The HTTP method (``POST``).
+    path
+        A regular expression the whole request path must match.
+    max_bytes
+        Its largest body.
+    setting
+        The config key that sets it, named in the 413.
+    """
+
+    method: str
+    path: str
+    max_bytes: int
+    setting: str
+
+
 class BodyLimit:
     """ASGI middleware: refuse request bodies over ``max_bytes`` with a 413 problem.
 
     The declared ``Content-Length`` is checked first; a body sent without one
-    (chunked) is counted as it arrives.
+    (chunked) is counted as it arrives. A request matching one of ``routes``
+    has that route's limit instead (a track upload is tens of MB, a JSON
+    request a few kB).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, routes: Sequence[RouteLimit] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.routes = [(r.method.upper(), re.compile(r.path), r) for r in routes]
+
+    def limit(self, scope: Scope) -> tuple[int, str]:
+        """The largest body a request may send, and the words of its 413."""
+        path = scope.get("path", "")
+        for method, pattern, route in self.routes:
+            if scope.get("method") == method and pattern.fullmatch(path):
+                return route.max_bytes, (f"request bodies here are limited to {route.max_bytes} bytes "
+                                         f"({route.setting} in the server config)")
+        return self.max_bytes, f"request bodies are limited to {self.max_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"request bodies are limited to {self.max_bytes} bytes"
+        max_bytes, detail = self.limit(scope)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = False
                 if too_big:
@@ -179,7 +216,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     # Raised while the route reads its body, so the app's own
                     # handler answers it as a problem like any other error.
                     raise StarletteHTTPException(413, detail)
