@@ -166,6 +166,7 @@ def _cmd_delivered(args: argparse.Namespace) -> int:
     from patrols.delivered.measure import measure_plan, unplanned_minutes
     from patrols.delivered.report import delivered_csv, delivered_json, visible
     from patrols.delivered.tracks import read_tracks
+    from patrols.delivered.webmap import delivered_map_html
     from patrols.plan import plan_from_dict
 
     say = _say(args.quiet)
@@ -199,6 +200,7 @@ def _cmd_delivered(args: argparse.Namespace) -> int:
     say(", ".join(f"{k} {v}" for k, v in counts.items()))
     _write_folder(args.out, {
         "delivered.csv": delivered_csv(visible(plan, results, redact, clearance), redact),
+        "map.html": delivered_map_html(plan, results, tracks, redact, clearance),
         "delivered.json": delivered_json(plan, results, unplanned, rule, pings, redact, clearance),
     })
     say(f"wrote {args.out}")
@@ -487,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     dlv.add_argument("--tracks", type=Path, nargs="+", required=True,
                      help="GPX 1.1 tracks (a trk per unit named by its id, or a file per unit) and/or CSV "
                           "pings unit,timestamp,lat,lon")
-    dlv.add_argument("--out", type=Path, required=True, help="folder to write delivered.csv and .json to")
+    dlv.add_argument("--out", type=Path, required=True,
+                     help="folder to write delivered.csv, delivered.json and map.html to")
     dlv.add_argument("--area", type=Path,
                      help="area.toml whose [delivered] rule to use (default: the plan's)")
     dlv.add_argument("--redact", action="store_true", help="leave out protective visits and stops near sites")

@@ -175,8 +175,11 @@ class JsonBlock(Element):
         self.data = data
 
 
-class _WithData:
-    """Mixin of the elements whose ``data`` (JSON text) goes into the page as a :class:`JsonBlock`."""
+class WithJsonData:
+    """Mixin of the elements whose ``data`` (JSON text) goes into the page as a :class:`JsonBlock`.
+
+    Put it before the folium base class; the element's script finds the block by ``data_id``.
+    """
 
     data: str
 
@@ -190,7 +193,7 @@ class _WithData:
         super().render(**kwargs)  # type: ignore[misc]
 
 
-class EncodedLines(_WithData, Layer):
+class EncodedLines(WithJsonData, Layer):
     """Many lines drawn as one canvas polyline; lines as integer steps (see ``webmap.map_data``).
 
     Parameters
@@ -217,7 +220,7 @@ class EncodedLines(_WithData, Layer):
         self.style = style
 
 
-class HotspotSurface(_WithData, Layer):
+class HotspotSurface(WithJsonData, Layer):
     """The hotspot surface: street segments in score classes, each class one colour and width.
 
     Parameters
@@ -248,7 +251,7 @@ class HotspotSurface(_WithData, Layer):
         self.style = style
 
 
-class PlanView(_WithData, MacroElement):
+class PlanView(WithJsonData, MacroElement):
     """The plan's routes and selection (``L.patrols.View``); its index (units, slots, routes) as data."""
 
     _template = Template("""
@@ -263,7 +266,7 @@ class PlanView(_WithData, MacroElement):
         self.data = json_block(index)
 
 
-class SlotRoutes(_WithData, MacroElement):
+class SlotRoutes(WithJsonData, MacroElement):
     """One day-shift's routes, given to its ``FeatureGroup`` (the parent) to draw the first time it shows.
 
     Parameters

@@ -29,6 +29,7 @@ fetched would tell a third party which streets were being looked at.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import datetime
 from importlib import resources
 from itertools import cycle
@@ -127,8 +128,21 @@ def dropped_by_route(record: dict[str, Any] | None) -> dict[str, list[dict[str, 
     return out
 
 
-def _encode_line(line: tuple[tuple[float, float], ...], origin: tuple[int, int]) -> list[int]:
-    """Integer steps from the previous point (the first from ``origin``), x then y."""
+def encode_line(line: Sequence[tuple[float, float]], origin: Sequence[int]) -> list[int]:
+    """A line as the page stores it: integer steps of ``1 / SCALE`` degree from the previous point.
+
+    Parameters
+    ----------
+    line
+        The points, ``(lon, lat)``.
+    origin
+        Where the first step starts from, ``(x, y)`` in ``1 / SCALE`` degree (the plan's west and south).
+
+    Returns
+    -------
+    list of int
+        Steps, x then y, per point.
+    """
     out: list[int] = []
     px, py = origin
     for x, y in line:
@@ -277,8 +291,8 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
         "kinds": {k: [KIND_FILL.get(k, "#ffffff")] for k in kinds},
         "legend": [[k, KIND_LEGEND.get(k, k)] for k in kinds],
         "text": {"sites": "Protected sites" if show_sites else ""},
-        "streets": [_encode_line(line, origin) for line in plan.streets if len(line) > 1],
-        "hot": [[score, _encode_line(line, origin)]
+        "streets": [encode_line(line, origin) for line in plan.streets if len(line) > 1],
+        "hot": [[score, encode_line(line, origin)]
                 for score, line in sorted(plan.hot_segments, key=lambda h: -h[0])],
         "surface": [[colour, weight, round(low, 1), round(high, 1)]
                     for (colour, weight), (low, high) in zip(SURFACE_CLASSES, classes, strict=False)],
@@ -299,7 +313,7 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
                     "minutes": round((r.end.timestamp() - r.start.timestamp()) / 60.0, 1),
                     "start": _hhmm(r.start), "end": _hhmm(r.end), "briefing": briefing_name(r),
                     "visits": sum(1 for s in r.stops if s.kind != "station"),
-                    "path": _encode_line(r.path, origin) if len(r.path) > 1 else [],
+                    "path": encode_line(r.path, origin) if len(r.path) > 1 else [],
                     "stops": [stop_row(s) for s in r.stops]} for r in plan.routes],
         "summary": _summary_rows(plan),
         "replan": _replan_data(record) if record else None,
@@ -353,6 +367,81 @@ def _plugin(name: str, replan: bool) -> tuple[str, str]:
     return common, (cut + rest if replan else "")
 
 
+def base_map(plan: Plan, title: str, tile_url: str | None = None, *, marked: bool = True,
+             replan: bool = False, streets: list[list[int]] | None = None) -> tuple[OfflinePage, folium.Map]:
+    """The offline page a map of the plan's area starts from, and its folium map, with no layer of the plan's.
+
+    The page holds Leaflet and the plan map's plugin (script and style) inline; the map is fitted to
+    the plan's area and has the area's streets as its base layer (and a tile layer when asked).
+    Layers, controls and further inline code are added by the caller.
+
+    Parameters
+    ----------
+    plan
+        The plan whose area (bounding box, streets) the map shows.
+    title
+        The page title (plain text).
+    tile_url
+        Optional raster tile URL template; its host is the only one the page may ask (for images).
+    marked
+        Whether the security marking runs across the top (not on a redacted map).
+    replan
+        Whether the plugin's re-plan part is inlined too.
+    streets
+        The streets already encoded (:func:`encode_line` from the plan's origin), or ``None`` to
+        encode ``plan.streets``.
+
+    Returns
+    -------
+    (OfflinePage, folium.Map)
+        The page (render it with ``.render()``) and the map in it.
+
+    Raises
+    ------
+    patrols.outputs.assets.MapAssetsMissing
+        When Leaflet is not installed (``make setup`` installs it).
+    """
+    leaflet = leaflet_assets()
+    west, south, east, north = plan.bbox
+    origin = (round(west * SCALE), round(south * SCALE))
+    if streets is None:
+        streets = [encode_line(line, origin) for line in plan.streets if len(line) > 1]
+    css, replan_css = _plugin("webmap.css", replan)
+    js, replan_js = _plugin("webmap.js", replan)
+    tile_host = ""
+    if tile_url:
+        parts = urlsplit(tile_url)
+        tile_host = f"{parts.scheme}://{parts.netloc}"
+    page = OfflinePage(title, img_hosts=tile_host)
+    origin_note = f"{leaflet.name} {leaflet.version} (BSD-2-Clause), inlined from the npm package"
+    page.header.add_child(InlineCode("style", leaflet.css, origin_note))
+    page.header.add_child(InlineCode("script", leaflet.js))
+    page.header.add_child(InlineCode("style", css))
+    page.header.add_child(InlineCode("script", js))
+    if replan:
+        page.header.add_child(InlineCode("style", replan_css))
+        page.header.add_child(InlineCode("script", replan_js))
+    if marked:
+        page.add_child(Marking(MARKING))
+
+    m = offline_map(location=[(south + north) / 2, (west + east) / 2], zoom_start=14, prefer_canvas=True,
+                    zoom_snap=0.25, position="absolute")
+    page.add_child(m)
+    # Fitted before any layer is added and without a zoom animation, so every layer is projected once,
+    # at the zoom it opens at (a force's streets took 0.3 s each time).
+    fit = folium.FitBounds([[south, west], [north, east]])
+    fit.options["animate"] = False
+    fit.add_to(m)
+    if tile_url:
+        folium.TileLayer(tile_url, attr="tiles: " + (urlsplit(tile_url).hostname or ""), name="Map tiles",
+                         overlay=True, max_zoom=19).add_to(m)
+    # One canvas draws every vector layer (a second one, in a pane of its own, came out blank when
+    # printed); the plugin keeps the streets at the bottom of it.
+    EncodedLines(streets, list(origin), SCALE, name="Streets (this area's, offline)", overlay=False,
+                 color="#a9adb3", weight=1, opacity=1, interactive=False).add_to(m)
+    return page, m
+
+
 def build_map(plan: Plan, tile_url: str | None = None) -> OfflinePage:
     """The folium map of a plan, in its offline page (render it with ``.render()``).
 
@@ -373,42 +462,9 @@ def build_map(plan: Plan, tile_url: str | None = None) -> OfflinePage:
     patrols.outputs.assets.MapAssetsMissing
         When Leaflet is not installed (``make setup`` installs it).
     """
-    leaflet = leaflet_assets()
     data = map_data(plan, tile_url)
-    css, replan_css = _plugin("webmap.css", bool(data["replan"]))
-    js, replan_js = _plugin("webmap.js", bool(data["replan"]))
-    tile_host = ""
-    if tile_url:
-        parts = urlsplit(tile_url)
-        tile_host = f"{parts.scheme}://{parts.netloc}"
-    page = OfflinePage(f"{plan.area}: patrols, week of {plan.week_start.isoformat()}", img_hosts=tile_host)
-    origin_note = f"{leaflet.name} {leaflet.version} (BSD-2-Clause), inlined from the npm package"
-    page.header.add_child(InlineCode("style", leaflet.css, origin_note))
-    page.header.add_child(InlineCode("script", leaflet.js))
-    page.header.add_child(InlineCode("style", css))
-    page.header.add_child(InlineCode("script", js))
-    if data["replan"]:
-        page.header.add_child(InlineCode("style", replan_css))
-        page.header.add_child(InlineCode("script", replan_js))
-    if not plan.redacted:
-        page.add_child(Marking(MARKING))
-
-    west, south, east, north = plan.bbox
-    m = offline_map(location=[(south + north) / 2, (west + east) / 2], zoom_start=14, prefer_canvas=True,
-                    zoom_snap=0.25, position="absolute")
-    page.add_child(m)
-    # Fitted before any layer is added and without a zoom animation, so every layer is projected once,
-    # at the zoom it opens at (a force's streets took 0.3 s each time).
-    fit = folium.FitBounds([[south, west], [north, east]])
-    fit.options["animate"] = False
-    fit.add_to(m)
-    if data["tile"]:
-        folium.TileLayer(tile_url, attr=data["tile"]["attribution"], name="Map tiles", overlay=True,
-                         max_zoom=19).add_to(m)
-    # One canvas draws every vector layer (a second one, in a pane of its own, came out blank when
-    # printed); the plugin keeps the streets at the bottom of it.
-    EncodedLines(data["streets"], data["origin"], SCALE, name="Streets (this area's, offline)", overlay=False,
-                 color="#a9adb3", weight=1, opacity=1, interactive=False).add_to(m)
+    page, m = base_map(plan, f"{plan.area}: patrols, week of {plan.week_start.isoformat()}", tile_url,
+                       marked=not plan.redacted, replan=bool(data["replan"]), streets=data["streets"])
     if data["hot"]:
         by_class: list[list[list[int]]] = [[] for _ in data["surface"]]
         classes = [(c[2], c[3]) for c in data["surface"]]
