@@ -302,8 +302,8 @@ def delivered_map_html(plan: Plan, results: list[StopResult], tracks: Mapping[st
     tracks
         The units' pings by unit id; each unit-shift draws its unit's pings from its start to its end.
     redact
-        Leave out protective stops, stops near sites and every part of a line near a site (always
-        for a redacted plan).
+        Leave out protective stops, stops near sites, times and every line (always for a
+        redacted plan).
     clearance_m
         How near a site nothing is shown when redacted.
     tile_url
