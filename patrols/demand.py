@@ -112,6 +112,17 @@ def window_instances(window: tuple[time, time] | None, day: date, tz: str) -> tu
     return start.timestamp(), end.timestamp()
 
 
+def window_holding(window: tuple[time, time] | None, t: datetime, tz: str) -> tuple[float, float]:
+    """The (start, end) timestamps of the window instance holding ``t``: the one opened that day
+    or the day before (a night window), else that day's."""
+    local_day = t.astimezone(ZoneInfo(tz)).date()
+    for day in (local_day, local_day - timedelta(days=1)):
+        lo, hi = window_instances(window, day, tz)
+        if lo <= t.timestamp() <= hi:
+            return lo, hi
+    return window_instances(window, local_day, tz)
+
+
 def _spread_days(n: int, rng: random.Random) -> list[int]:
     """How many visits fall on each of the 7 days: as even as possible, extra ones at random."""
     base, extra = divmod(n, 7)
@@ -133,7 +144,7 @@ def _balanced_hours(n: int, hours: int, rng: random.Random) -> list[int]:
     return out
 
 
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance (haversine), enough to match an event to a site."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
@@ -157,7 +168,7 @@ def match_events(events: list, sites: list[Site], week_start: date, tz: str) -> 
         if end <= begin or start >= finish:
             continue
         near = [(d, s) for s in sites
-                if (d := _distance_m(ev.lat, ev.lon, s.lat, s.lon)) <= EVENT_SITE_RADIUS_M]
+                if (d := distance_m(ev.lat, ev.lon, s.lat, s.lon)) <= EVENT_SITE_RADIUS_M]
         if near:
             site = min(near, key=lambda ds: (ds[0], ds[1].site_id))[1]
             out.append(EventAtSite(str(ev.event_id), site.site_id, start.astimezone(zone),

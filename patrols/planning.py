@@ -45,7 +45,7 @@ from patrols.demand import (
     protective_visits,
     site_window,
     week_slots,
-    window_instances,
+    window_holding,
 )
 from patrols.errors import InputError, PlanningError
 from patrols.hotspots import Hotspot, choose_patrol_points, score_segments
@@ -772,16 +772,6 @@ def visit_spread(area: Area, visits: list[Visit], times: dict[str, list[datetime
     for site_id in sorted({v.site_id for v in visits if v.source == "tier"}):
         got = sorted(times.get(site_id, []))
         window = site_window(sites[site_id], defaults.SITE_WINDOWS)
-        spans = []
-        for t in got:
-            local_day = t.astimezone(visits[0].slot.start.tzinfo).date()
-            # The window instance holding the visit: opened that day or the day before.
-            for day in (local_day, date.fromordinal(local_day.toordinal() - 1)):
-                lo, hi = window_instances(window, day, tz)
-                if lo <= t.timestamp() <= hi:
-                    spans.append((lo, hi))
-                    break
-            else:
-                spans.append(window_instances(window, local_day, tz))
+        spans = [window_holding(window, t, tz) for t in got]
         per_site[site_id] = site_spread(got, spans, tz, seed)
     return summarize_spread(per_site)

@@ -20,19 +20,14 @@ Pure: the report as parsed JSON in, hotspots and a summary block out.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
 from patrols import defaults
+from patrols.demand import distance_m
 from patrols.hotspots import Hotspot
 
 UNDERDOSE_GAIN = defaults.DELIVERED_UNDERDOSE_GAIN
-
-
-def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    k = math.cos(math.radians((lat1 + lat2) / 2.0))
-    return math.hypot((lat2 - lat1) * 111_320.0, (lon2 - lon1) * 111_320.0 * k)
 
 
 def apply_last_week(hotspots: list[Hotspot], report: dict[str, Any]) -> tuple[list[Hotspot], dict[str, Any]]:
@@ -62,7 +57,7 @@ def apply_last_week(hotspots: list[Hotspot], report: dict[str, Any]) -> tuple[li
     raised: dict[str, float] = {}
     out = []
     for h in hotspots:
-        u = max((s for lat, lon, s in short if _metres(h.lat, h.lon, lat, lon) <= radius), default=0.0)
+        u = max((s for lat, lon, s in short if distance_m(h.lat, h.lon, lat, lon) <= radius), default=0.0)
         if u > 0:
             factor = 1.0 + UNDERDOSE_GAIN * u
             raised[h.hotspot_id] = round(factor, 3)

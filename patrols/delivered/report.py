@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict
 from typing import Any
 
 from patrols.area import VisitRule
 from patrols.delivered.measure import StopResult, totals
+from patrols.demand import distance_m
 from patrols.plan import Plan
 
 CSV_COLUMNS = ("unit", "date", "shift", "seq", "kind", "ref", "planned_arrive", "status", "first_seen",
@@ -23,9 +23,7 @@ CSV_COLUMNS = ("unit", "date", "shift", "seq", "kind", "ref", "planned_arrive", 
 
 
 def _near_site(plan: Plan, lat: float, lon: float, clearance_m: float) -> bool:
-    k = math.cos(math.radians(lat))
-    return any(math.hypot((s.lat - lat) * 111_320.0, (s.lon - lon) * 111_320.0 * k) <= clearance_m
-               for s in plan.sites)
+    return any(distance_m(lat, lon, s.lat, s.lon) <= clearance_m for s in plan.sites)
 
 
 def visible(plan: Plan, results: list[StopResult], redact: bool, clearance_m: float) -> list[StopResult]:

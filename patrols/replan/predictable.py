@@ -10,16 +10,13 @@ of the same time of day on consecutive days, the re-plan carries a warning.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from patrols import defaults
 from patrols.area import Area
 from patrols.changes import Changes
-from patrols.demand import (
-    site_window,
-    window_instances,
-)
+from patrols.demand import site_window, window_holding
 from patrols.plan import Plan, Route
 from patrols.predictability import site_spread
 from patrols.replan.week import WeekState
@@ -96,11 +93,11 @@ def predictability_warnings(area: Area, week: WeekState, routes: list[Route], pa
         causes = ", ".join(why[site_id])
         window = site_window(sites[site_id], defaults.SITE_WINDOWS)
         if len(got) >= 2:
-            spans = [_window_of(window, t, tz) for t in got]
+            spans = [window_holding(window, t, tz) for t in got]
             now = site_spread(got, spans, tz, seed)["ratio"]
             old_times = sorted(before.get(site_id, []))
-            was = (site_spread(old_times, [_window_of(window, t, tz) for t in old_times], tz, seed)["ratio"]
-                   if len(old_times) >= 2 else None)
+            old_spans = [window_holding(window, t, tz) for t in old_times]
+            was = site_spread(old_times, old_spans, tz, seed)["ratio"] if len(old_times) >= 2 else None
             if now < SPREAD_WARNING_RATIO:
                 then = f" (was {was:.2f})" if was is not None else ""
                 text = (f"site {site_id}: visit hours spread {now:.2f} of uniform random{then}, "
@@ -117,12 +114,3 @@ def predictability_warnings(area: Area, week: WeekState, routes: list[Route], pa
                                 "message": f"site {site_id}: visits at {a:%a %H:%M} and {b:%a %H:%M}, "
                                            f"within the hour on consecutive days, after {causes}"})
     return out
-
-
-def _window_of(window, t: datetime, tz: str) -> tuple[float, float]:
-    local_day = t.astimezone(ZoneInfo(tz)).date()
-    for day in (local_day, local_day - timedelta(days=1)):
-        lo, hi = window_instances(window, day, tz)
-        if lo <= t.timestamp() <= hi:
-            return lo, hi
-    return window_instances(window, local_day, tz)

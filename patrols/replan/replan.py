@@ -54,7 +54,6 @@ from __future__ import annotations
 import hashlib
 import time as clock
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -72,6 +71,7 @@ from patrols.network import Network
 from patrols.places import Places
 from patrols.plan import Plan, PlannedHotspot, PlannedSite, Route, Unserved
 from patrols.planning import (
+    Progress,
     build_routes,
     extra_units_needed,
     travel_table,
@@ -82,8 +82,6 @@ from patrols.replan.predictable import predictability_warnings
 from patrols.replan.resolve import resolve_days
 from patrols.replan.tasks import PASSED, ResolveTask, day_counts, slot_signature, slot_tasks
 from patrols.replan.week import all_sites, base_shifts, check_pins, clip_changes, describe_changes, week_state
-
-Progress = Callable[[str], None]
 
 
 def plan_id(data: bytes) -> str:

@@ -125,11 +125,10 @@ def slot_tasks(slot: Slot, on_duty: list[UnitShift], slot_visits: list[Visit], w
     for g, (group, group_visits, group_hot) in enumerate(parts):
         units = [us.unit_id for us in group]
         points = slot_points(slot, group, group_visits, hotspots, area, group_hot)
-        kinds_visits = [v for v in group_visits]
         # Hotspot bans, then the events' own patrol points.
         keep_pts: list[PlanPoint] = []
         visit_of: dict[int, Visit] = {}
-        vi = iter(kinds_visits)
+        vi = iter(group_visits)
         for p in points:
             visit = next(vi) if p.kind == "protective" else None
             if p.kind == "hotspot" and p.ref in week.hotspot_bans:
