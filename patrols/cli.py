@@ -167,6 +167,7 @@ def _cmd_delivered(args: argparse.Namespace) -> int:
     from patrols.delivered.report import delivered_csv, delivered_json, visible
     from patrols.delivered.tracks import read_tracks
     from patrols.delivered.webmap import delivered_map_html
+    from patrols.outputs.bundle import write_folder
     from patrols.plan import plan_from_dict
 
     say = _say(args.quiet)
@@ -198,11 +199,11 @@ def _cmd_delivered(args: argparse.Namespace) -> int:
     counts = {s: sum(1 for r in results if r.status == s) for s in ("done", "late", "short", "missed",
                                                                      "no_data")}
     say(", ".join(f"{k} {v}" for k, v in counts.items()))
-    _write_folder(args.out, {
+    write_folder({
         "delivered.csv": delivered_csv(visible(plan, results, redact, clearance), redact),
         "map.html": delivered_map_html(plan, results, tracks, redact, clearance),
         "delivered.json": delivered_json(plan, results, unplanned, rule, pings, redact, clearance),
-    })
+    }, args.out)
     say(f"wrote {args.out}")
     return 0
 
@@ -228,24 +229,6 @@ def _cmd_synthetic_tracks(args: argparse.Namespace) -> int:
                   for (k, q), share in sorted(cut.items())]
         _atomic_write(args.truth, json.dumps(truth, indent=2) + "\n")
     return 0
-
-
-def _write_folder(out: Path, files: dict[str, str]) -> None:
-    """Write every file into a new folder beside ``out`` and swap it in: all or nothing."""
-    import shutil
-
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _load_data_without_incidents(area_path: Path, say):

@@ -67,6 +67,12 @@ class _Owned:
     hi: np.ndarray
     x: np.ndarray
     y: np.ndarray
+    """Positions in metres on a plane through the pings' mean latitude (see :meth:`plane`)."""
+    cos_lat: float
+
+    def plane(self, lat: float, lon: float) -> tuple[float, float]:
+        """A place on the pings' plane, in metres."""
+        return math.radians(lon) * _EARTH_M * self.cos_lat, math.radians(lat) * _EARTH_M
 
 
 def _own(p: Pings, max_gap_s: float) -> _Owned:
@@ -75,10 +81,10 @@ def _own(p: Pings, max_gap_s: float) -> _Owned:
     half = np.where(gap <= max_gap_s, gap / 2.0, 0.0)
     lo = t - np.concatenate([[0.0], half])
     hi = t + np.concatenate([half, [0.0]])
-    lat0 = math.radians(float(np.mean(p.lat))) if len(t) else 0.0
-    x = np.radians(p.lon) * _EARTH_M * math.cos(lat0)
+    cos_lat = math.cos(math.radians(float(np.mean(p.lat)))) if len(t) else 1.0
+    x = np.radians(p.lon) * _EARTH_M * cos_lat
     y = np.radians(p.lat) * _EARTH_M
-    return _Owned(t, lo, hi, x, y)
+    return _Owned(t, lo, hi, x, y, cos_lat)
 
 
 def _widest_gap(o: _Owned, a: float, b: float, max_gap_s: float) -> float:
@@ -109,8 +115,15 @@ def measure_route(route: Route, pings: Pings | None, rule: VisitRule) -> list[St
     list of StopResult
         In the route's order.
     """
+    return _measure(route, _owned(pings, rule), rule)
+
+
+def _owned(pings: Pings | None, rule: VisitRule) -> _Owned | None:
+    return _own(pings, rule.max_gap_min * 60.0) if pings is not None and len(pings.t) else None
+
+
+def _measure(route: Route, owned: _Owned | None, rule: VisitRule) -> list[StopResult]:
     max_gap = rule.max_gap_min * 60.0
-    owned = _own(pings, max_gap) if pings is not None and len(pings.t) else None
     stops = route.stops
     out = []
     for k in range(1, len(stops) - 1):
@@ -127,9 +140,7 @@ def measure_route(route: Route, pings: Pings | None, rule: VisitRule) -> list[St
         if owned is not None:
             i, j = np.searchsorted(owned.t, [lo - max_gap, hi + max_gap])
             if j > i:
-                cx = math.radians(s.lon) * _EARTH_M * math.cos(
-                    math.radians(float(np.mean(pings.lat))))
-                cy = math.radians(s.lat) * _EARTH_M
+                cx, cy = owned.plane(s.lat, s.lon)
                 near = np.hypot(owned.x[i:j] - cx, owned.y[i:j] - cy) <= radius
                 span = np.clip(owned.hi[i:j], lo, hi) - np.clip(owned.lo[i:j], lo, hi)
                 present = float(np.sum(span[near]))
@@ -155,9 +166,10 @@ def measure_route(route: Route, pings: Pings | None, rule: VisitRule) -> list[St
 
 def measure_plan(plan: Plan, tracks: Mapping[str, Pings], rule: VisitRule) -> list[StopResult]:
     """The status of every planned stop of the plan, from each unit's pings."""
+    owned = {unit: _owned(p, rule) for unit, p in tracks.items()}  # once per unit, not per unit-shift
     out = []
     for route in sorted(plan.routes, key=lambda r: (r.start, r.unit_id)):
-        out.extend(measure_route(route, tracks.get(route.unit_id), rule))
+        out.extend(_measure(route, owned.get(route.unit_id), rule))
     return out
 
 
@@ -176,10 +188,8 @@ def unplanned_minutes(plan: Plan, tracks: Mapping[str, Pings], rule: VisitRule) 
         if not len(p.t):
             continue
         o = _own(p, max_gap)
-        lat0 = math.cos(math.radians(float(np.mean(p.lat))))
         for h in plan.hotspots:
-            cx = math.radians(h.lon) * _EARTH_M * lat0
-            cy = math.radians(h.lat) * _EARTH_M
+            cx, cy = o.plane(h.lat, h.lon)
             near = np.hypot(o.x - cx, o.y - cy) <= rule.hotspot_radius_m
             if not near.any():
                 continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,9 +140,22 @@ def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None,
     Path
         The bundle folder, resolved.
     """
+    return write_folder(bundle_files(plan, tile_url, written_at, reuse), out_dir)
+
+
+def write_folder(files: Mapping[str, str | bytes], out_dir: str | Path) -> Path:
+    """Write ``files`` (path inside the folder -> text or bytes) as the folder ``out_dir``, all or nothing.
+
+    They are written to a temporary folder beside ``out_dir``, which then takes
+    its place: a failure leaves the old folder (or nothing), never half of one.
+
+    Returns
+    -------
+    Path
+        The folder, resolved.
+    """
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = bundle_files(plan, tile_url, written_at, reuse)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for name, content in files.items():
