@@ -15,6 +15,8 @@ from typing import Any
 from patrols import defaults
 from patrols._csv import read_rows
 from patrols.errors import InputError
+from patrols.incidents import category_slug
+from patrols.people import Contact, Election, Person, read_contacts, read_election, read_people
 from patrols.sites import Site, read_sites
 from patrols.week import Unit, read_units
 
@@ -66,6 +68,10 @@ class Settings:
     default_half_life_days: float = defaults.DEFAULT_HALF_LIFE_DAYS
     visits_per_week_by_tier: dict[int, int] = field(
         default_factory=lambda: dict(defaults.VISITS_PER_WEEK_BY_TIER))
+    hotspot_categories: tuple[str, ...] = defaults.HOTSPOT_CATEGORIES
+    """Incident categories the hotspot surface counts (slugs; empty = every category)."""
+    hotspot_blend: float | None = None
+    """The street count's share of the hotspot surface; None = chosen by the area's own back-test."""
 
     def max_leg_s(self, mode: str) -> float:
         """Longest leg between two stops for a travel mode (seconds)."""
@@ -122,6 +128,54 @@ def visit_rule(doc: dict[str, Any], source: str | Path, table: str = "delivered"
 
 
 @dataclass(frozen=True)
+class EscalationRule:
+    """When a planned event raises a site's protection (``[escalation]`` in area.toml).
+
+    Defaults and their sources are in :mod:`patrols.defaults` (``ESCALATION_*``).
+    """
+
+    radius_m: float = defaults.ESCALATION_RADIUS_M
+    """An event this close to a protected site (straight line) escalates it."""
+    every_h: float = defaults.ESCALATION_EVERY_H
+    """Through the watch a unit calls at least this often."""
+    margin_h: float = defaults.ESCALATION_MARGIN_H
+    """The watch runs from this long before the event to this long after it."""
+    min_level: int = defaults.ESCALATION_MIN_LEVEL
+    """An event of any kind at this level or above escalates."""
+    kinds: tuple[str, ...] = defaults.ESCALATION_KINDS
+    """Event kinds that escalate at any level."""
+
+
+def escalation_rule(doc: Any, source: str | Path) -> EscalationRule:
+    """An :class:`EscalationRule` from the ``[escalation]`` table (missing keys keep their defaults)."""
+    if not isinstance(doc, dict):
+        raise InputError(source, "must be a table", field="escalation")
+    values: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"escalation.{key}"
+        if key == "kinds":
+            if not isinstance(value, list) or not all(isinstance(k, str) and k.strip() for k in value):
+                raise InputError(source, "must be a list of event kinds", field=name)
+            values[key] = tuple(k.strip().lower() for k in value)
+        elif key == "min_level":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 7:
+                raise InputError(source, "must be a level 1-6 (7 = kinds only)", field=name)
+            values[key] = value
+        elif key in ("radius_m", "every_h", "margin_h"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (
+                    key != "margin_h" and value == 0):
+                raise InputError(source, "must be a positive number", field=name)
+            values[key] = float(value)
+        else:
+            raise InputError(source, "unknown setting", field=name)
+    rule = EscalationRule(**values)
+    if rule.every_h * 60.0 < 2 * defaults.ESCALATION_SLACK_MIN + 10.0:
+        raise InputError(source, "visits cannot be that close: at least 40 minutes apart",
+                         field="escalation.every_h")
+    return rule
+
+
+@dataclass(frozen=True)
 class Area:
     """Everything configured for one area, with small tables loaded and checked."""
 
@@ -146,12 +200,21 @@ class Area:
     """A second network file (GraphML or OSM) holding the walking network."""
     delivered: VisitRule = field(default_factory=VisitRule)
     """What counts as a delivered visit (``[delivered]``)."""
+    people: dict[str, Person] = field(default_factory=dict)
+    """The protected people (``people.csv``), by id; empty when the area names none."""
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    """Named police contacts (``contacts.csv``), by id."""
+    election: Election | None = None
+    """The election period (``[election]``): candidates' default protection."""
+    escalation: EscalationRule = field(default_factory=EscalationRule)
+    """When events raise a site's protection (``[escalation]``)."""
 
 
 _KNOWN_KEYS = {
     "name", "network", "stations", "units", "sites", "incidents", "tension", "events", "shifts",
     "defaults", "weights", "half_life_days", "visits_per_week_by_tier", "map", "boundary",
-    "walk_network", "delivered",
+    "walk_network", "delivered", "people", "contacts", "election", "escalation",
+    "hotspots",
 }
 
 
@@ -186,12 +249,40 @@ def _clock(toml: Path, key: str, raw: Any) -> time:
         raise InputError(toml, f"{raw!r} is not a time HH:MM", field=key) from None
 
 
+def _hotspots(toml: Path, doc: Any, harm_weights: dict[str, float]) -> dict[str, Any]:
+    """Settings from the ``[hotspots]`` table: ``categories`` (names or slugs, or ``["all"]``), ``blend``."""
+    if not isinstance(doc, dict):
+        raise InputError(toml, "must be a table", field="hotspots")
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"hotspots.{key}"
+        if key == "categories":
+            if not isinstance(value, list) or not value or not all(isinstance(c, str) and c.strip()
+                                                                   for c in value):
+                raise InputError(toml, 'must be a list of incident categories (or ["all"])', field=name)
+            slugs = tuple(dict.fromkeys(category_slug(c) for c in value))
+            unknown = [c for c in slugs if c not in harm_weights and c != "all"]
+            if unknown:
+                raise InputError(toml, f"unknown category {unknown[0]!r} (police.uk, or one given "
+                                 "a harm weight in [weights])", field=name)
+            out["hotspot_categories"] = () if "all" in slugs else slugs
+        elif key == "blend":
+            if isinstance(value, bool) or not isinstance(value, int | float | str) or (
+                    isinstance(value, str) and value != "auto") or (
+                    not isinstance(value, str) and not 0 <= value <= 1):
+                raise InputError(toml, 'must be "auto" or a share from 0 to 1', field=name)
+            out["hotspot_blend"] = None if value == "auto" else float(value)
+        else:
+            raise InputError(toml, "unknown setting", field=name)
+    return out
+
+
 def _settings(toml: Path, doc: dict[str, Any]) -> Settings:
     base = Settings()
     changes: dict[str, Any] = {}
     known = {f.name: f for f in fields(Settings)}
     for key, value in (doc.get("defaults") or {}).items():
-        if key not in known or isinstance(getattr(base, key), dict):
+        if key not in known or not isinstance(getattr(base, key), int | float | str):
             raise InputError(toml, "unknown setting", field=f"defaults.{key}")
         kind = type(getattr(base, key))
         try:
@@ -217,6 +308,7 @@ def _settings(toml: Path, doc: dict[str, Any]) -> Settings:
                              field=f"visits_per_week_by_tier.{key}")
         tiers[int(key)] = value
     changes["visits_per_week_by_tier"] = tiers
+    changes.update(_hotspots(toml, doc.get("hotspots", {}), changes["harm_weights"]))
     return replace(base, **changes)
 
 
@@ -264,6 +356,20 @@ def load_area(path: str | Path) -> Area:
     settings = _settings(toml, doc)
     sites_path = _file(base, toml, doc["sites"], "sites")
     units_path = _file(base, toml, doc["units"], "units")
+    sites = read_sites(sites_path)
+    contacts = (read_contacts(_file(base, toml, doc["contacts"], "contacts"), set(stations))
+                if "contacts" in doc else {})
+    if "people" in doc:
+        people = read_people(_file(base, toml, doc["people"], "people"), contacts)
+    elif "contacts" in doc:
+        raise InputError(toml, "contacts are named but no people file", field="people")
+    else:
+        people = {}
+    for site in sites:
+        if site.person_id and site.person_id not in people:
+            raise InputError(sites_path, f"unknown person {site.person_id!r}"
+                             + ("" if people else " (area.toml names no people file)"),
+                             row=site.line, field="person_id")
     map_cfg = doc.get("map") or {}
     return Area(
         name=str(doc["name"]),
@@ -274,7 +380,7 @@ def load_area(path: str | Path) -> Area:
         units_path=units_path,
         units=read_units(units_path, set(stations), shifts),
         sites_path=sites_path,
-        sites=read_sites(sites_path),
+        sites=sites,
         incident_paths=[_file(base, toml, p, "incidents") for p in incidents],
         shifts=shifts,
         settings=settings,
@@ -285,4 +391,8 @@ def load_area(path: str | Path) -> Area:
         walk_network_path=(_file(base, toml, doc["walk_network"], "walk_network")
                            if "walk_network" in doc else None),
         delivered=visit_rule(doc.get("delivered", {}), toml),
+        people=people,
+        contacts=contacts,
+        election=read_election(doc.get("election"), toml),
+        escalation=escalation_rule(doc.get("escalation", {}), toml),
     )

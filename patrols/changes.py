@@ -38,7 +38,7 @@ from patrols.week import UnitShift, local_time, shift_bounds, unit_shifts
 
 TABLES = ("unit_off", "unit_extra", "site", "site_off", "event", "pin", "forbid")
 SITE_COLUMNS = ("site_id", "kind", "lat", "lon", "tier", "window_start", "window_end",
-                "dwell_min", "visits_per_week", "label")
+                "dwell_min", "visits_per_week", "label", "person_id")
 EVENT_COLUMNS = ("event_id", "kind", "lat", "lon", "start", "end", "level")
 # Hotspot ids are made in patrols.hotspots as "H" and a zero-padded number of at least two digits.
 HOTSPOT_ID = re.compile(r"H\d{2,}")
@@ -365,6 +365,8 @@ class _Context:
             raise self.error(f"{where}.site_id", f"{cells['site_id']!r} is not a site id")
         if site.site_id in self.added_sites:
             raise self.error(f"{where}.site_id", f"site {site.site_id!r} is given twice")
+        if site.person_id and site.person_id not in self.area.people:
+            raise self.error(f"{where}.person_id", f"unknown person {site.person_id!r} (not in people.csv)")
         self.added_sites.add(site.site_id)
         return site
 

@@ -286,8 +286,10 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
     say = _say(args.quiet)
     area, network, incidents = _load(args.area, say)
-    if args.categories:
-        wanted = {category_slug(c) for c in args.categories}
+    # Default: what the area's hotspot surface counts ([hotspots] categories); "all" = every category.
+    categories = args.categories or list(area.settings.hotspot_categories)
+    if categories and "all" not in {category_slug(c) for c in categories}:
+        wanted = {category_slug(c) for c in categories}
         missing = sorted(wanted - set(incidents["category"]))
         if missing:
             raise InputError(area.incident_paths[0] if area.incident_paths else area.path,
@@ -311,7 +313,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             f"PEI model {at5.loc['model', 'pei']:.3f} ({time.perf_counter() - began:.1f} s)")
     out = args.out or Path("maps") / f"backtest-{_slug(area.name)}-{'_'.join(args.test_month)}"
     command = "patrols backtest " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "patrols backtest"
-    cats = ", ".join(sorted({category_slug(c) for c in args.categories})) if args.categories else "all"
+    cats = ", ".join(sorted(set(incidents["category"])))
     written = write_report(results, out, f"Hotspot back-test: {area.name} ({cats})", command)
     say(f"wrote {', '.join(str(p) for p in written)}")
     return 0
@@ -320,10 +322,25 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _cmd_synthetic_sites(args: argparse.Namespace) -> int:
     from patrols.area import load_area
     from patrols.inputs import load_network
-    from patrols.synthetic import sites_csv, synthetic_sites
+    from patrols.synthetic import (
+        CONTACT_COLUMNS,
+        PEOPLE_COLUMNS,
+        sites_csv,
+        synthetic_people,
+        synthetic_sites,
+        table_csv,
+    )
 
-    network = load_network(load_area(args.area))
-    _atomic_write(args.out, sites_csv(synthetic_sites(network, args.n, args.seed)))
+    if (args.people is None) != (args.contacts is None):
+        raise InputError("--people" if args.people is None else "--contacts",
+                         "give --people and --contacts together")
+    area = load_area(args.area)
+    rows = synthetic_sites(load_network(area), args.n, args.seed)
+    if args.people is not None:
+        rows, people, contacts = synthetic_people(rows, sorted(area.stations), args.seed)
+        _atomic_write(args.people, table_csv(people, PEOPLE_COLUMNS))
+        _atomic_write(args.contacts, table_csv(contacts, CONTACT_COLUMNS))
+    _atomic_write(args.out, sites_csv(rows))
     return 0
 
 
@@ -507,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--train-months", type=lambda t: int(_positive(t)), default=12,
                     help="months before each test month to learn from (default 12)")
     bt.add_argument("--categories", nargs="+", default=None,
-                    help='incident categories (slugs or police.uk names, e.g. "public order"); default all')
+                    help='incident categories (slugs or police.uk names, e.g. "public order"), or "all"; '
+                         "default the area's [hotspots] categories")
     bt.add_argument("--out", type=Path, default=None, help="report folder (default maps/backtest-...)")
     bt.add_argument("--quiet", action="store_true")
     bt.set_defaults(func=_cmd_backtest)
@@ -517,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--n", type=int, default=36)
     syn.add_argument("--seed", type=int, default=2018)
     syn.add_argument("--out", type=Path, required=True)
+    syn.add_argument("--people", type=Path, default=None, help="also write synthetic people.csv here")
+    syn.add_argument("--contacts", type=Path, default=None, help="and their contacts.csv here")
     syn.set_defaults(func=_cmd_synthetic_sites)
 
     sin = sub.add_parser("synthetic-incidents",

@@ -108,6 +108,25 @@ SITE_WINDOWS: dict[str, tuple[time, time] | None] = {
     "other": None,
 }
 
+# Escalation: a planned protest (or any event of level 4 or more) this close to a
+# protected site raises the site's protection while it lasts, whatever its tier.
+# 300 m is twice the 150 m "buffer zone" the Public Order Act 2023 (s. 9) draws
+# around abortion clinics: a crowd kept from a door gathers at the street's end,
+# and from 300 m a march is at the door in about four minutes. The watch starts an
+# hour before the advertised start (crowds gather early) and ends an hour after
+# (dispersal is when doors are knocked on); through it a unit calls at least
+# every 2 hours (the issue's default). A planned event at the site itself is
+# matched within 150 m (demand.EVENT_SITE_RADIUS_M), the same buffer.
+ESCALATION_RADIUS_M = 300.0
+ESCALATION_EVERY_H = 2.0
+ESCALATION_MARGIN_H = 1.0
+ESCALATION_MIN_LEVEL = 4
+ESCALATION_KINDS: tuple[str, ...] = ("protest",)
+# Each escalation visit's service window is at least this wide either side of its
+# target (minutes): the visits are then spaced so that, wherever each falls in its
+# window, no gap exceeds ESCALATION_EVERY_H.
+ESCALATION_SLACK_MIN = 15.0
+
 # Harm weight per incident category: a category-level proxy of the Cambridge
 # Crime Harm Index (days of imprisonment at the sentencing starting point for a
 # typical first offence in the category, England and Wales Sentencing Council
@@ -177,3 +196,28 @@ DELIVERED_MAX_GAP_MIN = 20.0
 # a nudge that brings the week's neglected streets forward without outranking the clearly hotter ones
 # (hotspot prizes span several-fold across the week's points).
 DELIVERED_UNDERDOSE_GAIN = 0.5
+
+# Hotspot focus (``[hotspots]`` in area.toml; docs/hotspots.md). The surface for community
+# patrols counts the categories that mark community tension: public order, violence and
+# sexual offences, criminal damage and arson, anti-social behaviour (the issue's list; the
+# police.uk slugs). Theft, shoplifting, burglary and the rest do not raise it. Within these
+# categories incidents are weighted by harm (HARM_WEIGHTS).
+HOTSPOT_CATEGORIES: tuple[str, ...] = (
+    "public-order", "violent-crime", "criminal-damage-arson", "anti-social-behaviour")
+# The street count the model falls back to, or blends with: the last 12 calendar months'
+# incidents per metre of street, each older quarter counting half the one after (the
+# back-test's ``months12_halved`` baseline; the month of the as-of date counts as the last).
+STREET_COUNT_MONTHS = 12
+STREET_COUNT_HALVING_MONTHS = 3
+# The street count's share of the surface is chosen from these by the area's own back-test:
+# each of the last whole months before the as-of date predicted from the months before it,
+# scored by the incidents caught on the top 5% of street length (the share the back-test's
+# target is set at). 0 = the harm-weighted model alone, 1 = the street count alone.
+HOTSPOT_BLEND_CHOICES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+HOTSPOT_BLEND_MONTHS = 3
+HOTSPOT_BLEND_COVERAGE = 0.05
+# The model must catch this share more than the street count over those months before it
+# takes any of the surface: the same variant moves 2-3% between months on police.uk data, and
+# the surface must never be worse than counting. With no month to judge by, the count alone.
+HOTSPOT_BLEND_MARGIN = 0.005
+HOTSPOT_BLEND_FALLBACK = 1.0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from patrols import defaults
 from patrols.area import Settings
 from patrols.sites import Site
 from patrols.week import UnitShift, shift_bounds
@@ -62,7 +63,10 @@ class Visit:
     target: datetime
     """The drawn time the window is centred on."""
     source: str = "tier"
-    """``tier`` for the weekly quota, ``event:<id>`` for a planned event."""
+    """``tier`` for the weekly quota, ``event:<id>`` for a planned event, ``escalation:<id>`` for a
+    watch (:mod:`patrols.escalation`)."""
+    note: str = ""
+    """An event or escalation visit's reason in words, for briefings and contact sheets."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,41 @@ class EventAtSite:
     site_id: str
     start: datetime
     end: datetime
+    kind: str = ""
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A period through which a site gets a call at least every ``every_h`` hours."""
+
+    start: float
+    end: float
+    """Timestamps."""
+    every_h: float
+    source: str
+    """The visits' ``source`` (``escalation:<event id>``)."""
+    note: str
+
+
+def watch_visits(lo: float, hi: float, every_h: float,
+                 slack_min: float = defaults.ESCALATION_SLACK_MIN) -> list[tuple[float, float, float]]:
+    """(target, earliest, latest) start times of the calls that cover the watch ``[lo, hi]``.
+
+    ``k`` calls are evenly spaced, ``L / k`` apart with ``L = hi - lo``, each free
+    to start within ``h = (every - L / k) / 2`` of its target: the gap between two
+    calls is then at most ``L / k + 2h = every``, and the first and the last are
+    within ``L / (2k) + h <= every`` of the watch's ends. ``k`` is the fewest calls
+    that leave each at least ``slack_min`` either way.
+    """
+    every = every_h * 3600.0
+    slack = slack_min * 60.0
+    length = max(0.0, hi - lo)
+    k = max(1, math.ceil(length / max(every - 2 * slack, 60.0)))
+    step = length / k
+    half = max(0.0, (every - step) / 2.0)
+    return [(lo + (i + 0.5) * step, lo + (i + 0.5) * step - half, lo + (i + 0.5) * step + half)
+            for i in range(k)]
 
 
 def week_slots(week_start: date, shifts: dict[str, tuple[time, time]], tz: str) -> list[Slot]:
@@ -123,14 +162,22 @@ def window_holding(window: tuple[time, time] | None, t: datetime, tz: str) -> tu
     return window_instances(window, local_day, tz)
 
 
-def _spread_days(n: int, rng: random.Random) -> list[int]:
-    """How many visits fall on each of the 7 days: as even as possible, extra ones at random."""
-    base, extra = divmod(n, 7)
-    counts = [base] * 7
-    offset = rng.random() * 7.0
+def _spread_days(n: int, rng: random.Random, days: int = 7) -> list[int]:
+    """How many visits fall on each of ``days`` days: as even as possible, extra ones at random."""
+    base, extra = divmod(n, days)
+    counts = [base] * days
+    offset = rng.random() * days
     for i in range(extra):
-        counts[int((offset + i * 7.0 / extra) % 7)] += 1
+        counts[int((offset + i * float(days) / extra) % days)] += 1
     return counts
+
+
+def prorated(need: int, days: int) -> int:
+    """A weekly number of visits for a site protected on ``days`` of the 7: in proportion,
+    rounded half up, and at least one when it is protected at all."""
+    if days >= 7 or need <= 0:
+        return need if days > 0 else 0
+    return 0 if days <= 0 else max(1, math.floor(need * days / 7.0 + 0.5))
 
 
 def _balanced_hours(n: int, hours: int, rng: random.Random) -> list[int]:
@@ -172,7 +219,8 @@ def match_events(events: list, sites: list[Site], week_start: date, tz: str) -> 
         if near:
             site = min(near, key=lambda ds: (ds[0], ds[1].site_id))[1]
             out.append(EventAtSite(str(ev.event_id), site.site_id, start.astimezone(zone),
-                                   end.astimezone(zone)))
+                                   end.astimezone(zone), str(getattr(ev, "kind", "")),
+                                   int(getattr(ev, "level", 0))))
     return sorted(out, key=lambda e: (e.start, e.event_id))
 
 
@@ -222,6 +270,8 @@ def protective_visits(
     site_windows: dict[str, tuple[time, time] | None],
     seed: int,
     events: list[EventAtSite] | None = None,
+    protected: dict[str, frozenset[date]] | None = None,
+    watches: dict[str, list[Watch]] | None = None,
 ) -> tuple[list[Visit], list[UnservedVisit]]:
     """Allocate each site's visits for the week: days, times of day and shifts.
 
@@ -243,6 +293,15 @@ def protective_visits(
     events
         Planned events at sites (see :func:`match_events`); each needs a visit
         while it lasts, on top of the weekly quota.
+    protected
+        Days each site is protected (:func:`patrols.people.protected_days`; all
+        seven when missing). A site protected on fewer days gets its weekly
+        quota prorated (:func:`prorated`) and spread over those days only, and
+        no event visit on any other day.
+    watches
+        Each site's escalation watches (:func:`patrols.escalation.merged_watches`):
+        calls spaced by :func:`watch_visits` replace the visit of an event that
+        escalates the site and count towards that day's weekly quota.
 
     Returns
     -------
@@ -263,9 +322,38 @@ def protective_visits(
         rng = random.Random(f"{seed}:{site.site_id}")
         dwell_s = (site.dwell_min or settings.protective_dwell_min) * 60.0
         chosen: list[float] = []
+        valid = days if protected is None else [d for d in days if d in protected.get(site.site_id, days)]
+        site_watches = (watches or {}).get(site.site_id, [])
+        # Escalation watches first: a call at least every few hours whatever the tier.
+        watch_calls: list[float] = []
+        for watch in site_watches:
+            for target, lo, hi in watch_visits(watch.start, watch.end, watch.every_h):
+                slot = staffing.slot_at(target, dwell_s) or next(
+                    (s for s in staffing.staffed
+                     if min(hi, s.end.timestamp() - dwell_s) >= max(lo, s.start.timestamp())), None)
+                if slot is None:
+                    at = staffing.any_at(target)
+                    when = datetime.fromtimestamp(round(target), zone)
+                    unserved.append(UnservedVisit(site.site_id, when.date(), at.shift if at else "",
+                                                  f"no unit on duty during escalation "
+                                                  f"{watch.source.split(':', 1)[1]} ({when:%H:%M})"))
+                    continue
+                a = max(lo, slot.start.timestamp())
+                b = max(a, min(hi, slot.end.timestamp() - dwell_s))
+                target = min(max(target, a), b)
+                when = datetime.fromtimestamp(round(target), zone)
+                watch_calls.append(target)
+                chosen.append(target)
+                visits.append(Visit(f"{site.site_id}/{when:%Y-%m-%dT%H:%M}", site.site_id, slot,
+                                    datetime.fromtimestamp(round(a), zone),
+                                    datetime.fromtimestamp(round(b), zone), dwell_s / 60.0, when,
+                                    watch.source, watch.note))
+        escalated = {e for w in site_watches for e in w.source.split(":", 1)[1].split("+")}
 
-        # Events first: their times are fixed, and the regular visits keep clear of them.
+        # Events next: their times are fixed, and the regular visits keep clear of them.
         for ev in by_site_events.get(site.site_id, []):
+            if ev.event_id in escalated or ev.start.date() not in valid:
+                continue
             lo, hi = ev.start.timestamp(), ev.end.timestamp()
             options = [s for s in staffing.staffed
                        if min(hi - dwell_s, s.end.timestamp() - dwell_s) >= max(lo, s.start.timestamp())]
@@ -283,25 +371,32 @@ def protective_visits(
             visits.append(replace(_make_visit(site, slot, target, a, b + dwell_s, dwell_s,
                                               f"event:{ev.event_id}", zone),
                                   window_open=datetime.fromtimestamp(round(a), zone),
-                                  window_close=datetime.fromtimestamp(round(b), zone)))
+                                  window_close=datetime.fromtimestamp(round(b), zone),
+                                  note=f"event: {ev.kind or 'event'} {ev.event_id} "
+                                       f"{ev.start:%a %H:%M}-{ev.end:%H:%M}"))
 
         need = site.visits_per_week
         if need is None:
             need = settings.visits_per_week_by_tier.get(site.tier, 0)
+        need = prorated(need, len(valid))
         if need <= 0:
             continue
         window = site_window(site, site_windows)
-        per_day = _spread_days(need, rng)
+        # A site protected all week draws exactly as it always has; one protected on fewer
+        # days spreads its prorated visits over those days.
+        per_day = _spread_days(need, rng) if len(valid) == 7 else _spread_days(need, rng, len(valid))
         # Stratified over the hours of the window: the week's visits take its hours as
         # evenly as they can (each hour once before any twice), dealt to days at random.
         first_lo, first_hi = window_instances(window, days[0], settings.timezone)
         hours = max(1, math.ceil((first_hi - first_lo) / 3600.0))
         pool = _balanced_hours(need, hours, rng)
         for day_index, count in enumerate(per_day):
+            day = valid[day_index]
+            lo, hi = window_instances(window, day, settings.timezone)
+            # A watch's calls in the day's window stand for that many of its weekly visits.
+            count -= min(count, sum(1 for t in watch_calls if lo <= t <= hi))
             if count == 0:
                 continue
-            day = days[day_index]
-            lo, hi = window_instances(window, day, settings.timezone)
             best: list[tuple[int, float, Slot]] = []
             staffed_somewhere = False
             # A day's visits are placed together: one drawn first in the middle of the
@@ -320,8 +415,9 @@ def protective_visits(
                     if slot is None:
                         continue
                     staffed_somewhere = True
-                    # Keep the gap between whole windows, so served visits keep it too.
-                    if any(abs(target - t) < gap_s + 2 * HALF_WINDOW_S
+                    # Keep the gap between whole windows, so served visits keep it too (a
+                    # watch's calls, already dense, only by the gap itself).
+                    if any(abs(target - t) < gap_s + (0 if t in watch_calls else 2 * HALF_WINDOW_S)
                            for t in chosen + [x[1] for x in trial]):
                         continue
                     trial.append((k, target, slot))
@@ -353,13 +449,15 @@ def protective_visits(
 
 
 def naive_visits(sites: list[Site], slots: list[Slot], unit_shifts: list[UnitShift], settings: Settings,
-                 site_windows: dict[str, tuple[time, time] | None]) -> list[Visit]:
+                 site_windows: dict[str, tuple[time, time] | None],
+                 protected: dict[str, frozenset[date]] | None = None) -> list[Visit]:
     """The naive planner's protective visits: the same times every day.
 
     A site's daily visits start half an hour after its window opens and follow
     each other by the minimum gap; weekly quotas below seven take the first
-    days of the week. Visits that fall where nobody is on duty are dropped (the
-    naive planner simply misses them).
+    days of the week (of the days the site is protected, prorated as
+    :func:`protective_visits` does). Visits that fall where nobody is on duty
+    are dropped (the naive planner simply misses them).
     """
     zone = ZoneInfo(settings.timezone)
     staffing = _Staffing(slots, unit_shifts)
@@ -372,8 +470,11 @@ def naive_visits(sites: list[Site], slots: list[Slot], unit_shifts: list[UnitShi
             need = settings.visits_per_week_by_tier.get(site.tier, 0)
         dwell_s = (site.dwell_min or settings.protective_dwell_min) * 60.0
         window = site_window(site, site_windows)
-        per_day = [need // 7 + (1 if d < need % 7 else 0) for d in range(7)]
-        for day, count in zip(days, per_day, strict=False):
+        valid = days if protected is None else [d for d in days if d in protected.get(site.site_id, days)]
+        need = prorated(need, len(valid))
+        n = max(1, len(valid))
+        per_day = [need // n + (1 if d < need % n else 0) for d in range(n)]
+        for day, count in zip(valid, per_day, strict=False):
             lo, hi = window_instances(window, day, settings.timezone)
             for k in range(count):
                 target = lo + 1800.0 + k * gap_s

@@ -2,7 +2,9 @@
 
 The model (see ``docs/hotspots.md``):
 
-1. Each incident before the as-of date weighs its category's harm (a proxy of
+1. Only the categories of the hotspot focus count (``[hotspots] categories``;
+   by default the tension categories, :data:`patrols.defaults.HOTSPOT_CATEGORIES`).
+   Each incident before the as-of date weighs its category's harm (a proxy of
    the Cambridge Crime Harm Index, :data:`patrols.defaults.HARM_WEIGHTS`) times
    its severity times an exponential recency decay with a per-category
    half-life. Incidents on or after the as-of date are never used.
@@ -14,6 +16,11 @@ The model (see ``docs/hotspots.md``):
    network kernel density around it (risk spreads to nearby streets by walking
    distance, quartic kernel, 250 m bandwidth). ``Settings.kde_share`` is the
    kernel's share.
+   The surface is then blended with the plain street count (the last 12
+   months' incidents per metre, older quarters halved): the count's share is
+   chosen by the area's own back-test on the months before the as-of date
+   (:func:`choose_blend`), so the surface never predicts worse than counting
+   there.
 4. Active tension assessments and planned events raise the surface
    (:mod:`patrols.tension`).
 5. Where incidents carry a time of day (generic CSV), each piece gets
@@ -216,22 +223,226 @@ def profiles(pieces: StreetPieces, piece: np.ndarray, weighted: pd.DataFrame,
     return out
 
 
+@dataclass(frozen=True)
+class Focus:
+    """What a crime surface counts and how much of it is the plain street count."""
+
+    categories: tuple[str, ...]
+    """Incident categories counted (slugs; empty = every category)."""
+    blend: float
+    """The street count's share of the surface (0 = the harm-weighted model alone)."""
+    chosen_on: tuple[str, ...] = ()
+    """Months (``YYYY-MM``) the blend was chosen on; empty when fixed or with no month to judge by."""
+    caught: dict[float, float] = field(default_factory=dict)
+    """Incidents those months' forecasts caught on the top 5% of street length, per candidate blend."""
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready: ``categories`` (``["all"]`` for every one), ``blend``, ``chosen_on``, ``caught``."""
+        return {"categories": list(self.categories) or ["all"], "blend": self.blend,
+                "chosen_on": list(self.chosen_on),
+                "caught": {f"{b:g}": round(v, 1) for b, v in self.caught.items()}}
+
+
+def focus_incidents(incidents: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The incidents of the categories the hotspot surface counts (``settings.hotspot_categories``)."""
+    if not settings.hotspot_categories:
+        return incidents
+    return incidents[incidents["category"].isin(settings.hotspot_categories)]
+
+
+def rank(score: np.ndarray) -> np.ndarray:
+    """Pieces in order of selection: highest score first, ties by piece index."""
+    return np.lexsort((np.arange(len(score)), -np.asarray(score, dtype=float)))
+
+
+def select(score: np.ndarray, length_m: np.ndarray, coverage: float) -> np.ndarray:
+    """The highest-scoring whole pieces that fit in ``coverage`` of the total street length."""
+    order = rank(score)
+    cum = np.cumsum(length_m[order])
+    return order[: int(np.searchsorted(cum, coverage * float(length_m.sum()), side="right"))]
+
+
+def _month_index(stamps: pd.Series | np.ndarray) -> np.ndarray:
+    return np.asarray(stamps, dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
+def street_count(pieces: StreetPieces, incidents: pd.DataFrame, piece: np.ndarray,
+                 as_of: date | datetime | pd.Timestamp) -> np.ndarray:
+    """The plain street count: incidents per metre over the last 12 months, older quarters halved.
+
+    Months count back from the as-of date's month (its own days before the as-of
+    date count with the month before): months 1-3 back weigh 1, 4-6 1/2, 7-9 1/4,
+    10-12 1/8 (:data:`patrols.defaults.STREET_COUNT_MONTHS`). At the first of a
+    month this is the back-test's ``months12_halved`` baseline.
+
+    Parameters
+    ----------
+    pieces
+        The street pieces.
+    incidents
+        Incidents with ``timestamp``; rows on or after ``as_of`` are left out.
+    piece
+        Piece of each row of ``incidents`` (-1 = not placed).
+    as_of
+        The date the count is made on.
+
+    Returns
+    -------
+    numpy.ndarray
+        Weighted incidents per metre of each piece.
+    """
+    at = pd.Timestamp(as_of)
+    keep = (incidents["timestamp"] < at).to_numpy() & (piece >= 0)
+    now = _month_index([at.to_datetime64()])[0]
+    back = np.maximum(now - _month_index(incidents["timestamp"].to_numpy()[keep]), 1)
+    recent = back <= defaults.STREET_COUNT_MONTHS
+    weight = np.power(0.5, (back[recent] - 1) // defaults.STREET_COUNT_HALVING_MONTHS)
+    return np.bincount(piece[keep][recent], weights=weight, minlength=len(pieces)) / pieces.length_m
+
+
+def model_surface(pieces: StreetPieces, incidents: pd.DataFrame, piece: np.ndarray,
+                  as_of: date | datetime | pd.Timestamp, settings: Settings) -> np.ndarray:
+    """The harm-weighted model alone (harm x severity x recency, own history and network kernel)."""
+    keep = (incidents["timestamp"] < pd.Timestamp(as_of)).to_numpy()
+    weight = incident_weights(incidents[keep], as_of, settings)["weight"].to_numpy()
+    at = piece[keep]
+    ok = at >= 0
+    return surface(pieces, np.bincount(at[ok], weights=weight[ok], minlength=len(pieces)), settings)
+
+
+def mix(model: np.ndarray, count: np.ndarray, blend: float, length_m: np.ndarray) -> np.ndarray:
+    """``(1 - blend) x model + blend x count``, the count scaled to the model's total (harm).
+
+    Each layer's total is its ``score x length`` summed over the pieces, so the
+    blend mixes where harm is predicted, not the layers' units; the result keeps
+    the model's total, so scores stay predicted harm per metre.
+    """
+    total_model = float((model * length_m).sum())
+    total_count = float((count * length_m).sum())
+    if blend <= 0.0 or total_count <= 0.0:
+        return model
+    scaled = count * (total_model / total_count if total_model > 0 else 1.0)
+    return scaled if blend >= 1.0 else (1.0 - blend) * model + blend * scaled
+
+
+def choose_blend(pieces: StreetPieces, incidents: pd.DataFrame, piece: np.ndarray,
+                 as_of: date | datetime | pd.Timestamp, settings: Settings
+                 ) -> tuple[float, tuple[str, ...], dict[float, float]]:
+    """The street count's share of the surface, chosen by the area's own back-test before ``as_of``.
+
+    Each of the last whole months before the as-of date's month
+    (:data:`patrols.defaults.HOTSPOT_BLEND_MONTHS`) is predicted from the
+    incidents before it, at every candidate share
+    (:data:`~patrols.defaults.HOTSPOT_BLEND_CHOICES`), and the incidents caught
+    on the top 5% of street length are added up. The count alone (1) stands
+    unless a share with more of the model catches more than
+    :data:`~patrols.defaults.HOTSPOT_BLEND_MARGIN` more; among those, the one
+    that catches most (ties to more counting). Nothing on or after the as-of
+    date is used.
+
+    Parameters
+    ----------
+    pieces
+        The street pieces.
+    incidents
+        Incidents of the focus categories (rows on or after ``as_of`` are left out).
+    piece
+        Piece of each row of ``incidents`` (-1 = not placed).
+    as_of
+        The date the surface is made for.
+    settings
+        Harm weights, half-lives and kernel of the model.
+
+    Returns
+    -------
+    tuple
+        The share, the months it was chosen on (``YYYY-MM``; empty = none had a
+        month before it to learn from, and the share is
+        :data:`~patrols.defaults.HOTSPOT_BLEND_FALLBACK`), and the incidents
+        caught per candidate share.
+    """
+    at = pd.Timestamp(as_of)
+    before = (incidents["timestamp"] < at).to_numpy()
+    stamps = incidents["timestamp"].to_numpy()
+    month = _month_index(stamps)
+    now = _month_index([at.to_datetime64()])[0]
+    choices = sorted(set(defaults.HOTSPOT_BLEND_CHOICES) | {1.0})
+    caught = dict.fromkeys(choices, 0.0)
+    used: list[str] = []
+    for back in range(defaults.HOTSPOT_BLEND_MONTHS, 0, -1):
+        start = pd.Timestamp(np.datetime64(int(now - back), "M"))
+        test = before & (month == now - back) & (piece >= 0)
+        if not test.any() or not (stamps < start.to_datetime64()).any():
+            continue
+        test_count = np.bincount(piece[test], minlength=len(pieces))
+        model = model_surface(pieces, incidents, piece, start, settings)
+        count = street_count(pieces, incidents, piece, start)
+        for b in choices:
+            chosen = select(mix(model, count, b, pieces.length_m), pieces.length_m,
+                            defaults.HOTSPOT_BLEND_COVERAGE)
+            caught[b] += float(test_count[chosen].sum())
+        used.append(str(start.to_period("M")))
+    if not used:
+        return defaults.HOTSPOT_BLEND_FALLBACK, (), {}
+    best = 1.0
+    for b in reversed(choices):
+        if caught[b] > caught[best] and caught[b] > caught[1.0] * (1.0 + defaults.HOTSPOT_BLEND_MARGIN):
+            best = b
+    return best, tuple(used), caught
+
+
+def crime_surface(pieces: StreetPieces, incidents: pd.DataFrame, piece: np.ndarray,
+                  as_of: date | datetime | pd.Timestamp, settings: Settings
+                  ) -> tuple[np.ndarray, Focus]:
+    """The crime score per metre of each piece: the model blended with the street count.
+
+    Parameters
+    ----------
+    pieces
+        The street pieces.
+    incidents
+        Incidents of the focus categories (rows on or after ``as_of`` are left out).
+    piece
+        Piece of each row of ``incidents`` (-1 = not placed).
+    as_of
+        The date the surface is made for.
+    settings
+        The model's settings; ``hotspot_blend`` fixes the street count's share
+        (None: chosen by :func:`choose_blend`).
+
+    Returns
+    -------
+    tuple
+        Score per piece, and the :class:`Focus` it was made with.
+    """
+    model = model_surface(pieces, incidents, piece, as_of, settings)
+    count = street_count(pieces, incidents, piece, as_of)
+    if settings.hotspot_blend is None:
+        blend, months, caught = choose_blend(pieces, incidents, piece, as_of, settings)
+    else:
+        blend, months, caught = settings.hotspot_blend, (), {}
+    focus = Focus(tuple(settings.hotspot_categories), blend, months, caught)
+    return mix(model, count, blend, pieces.length_m), focus
+
+
 def score_segments(network: Network, incidents: pd.DataFrame, as_of: date, settings: Settings, *,
                    tension: list[TensionArea] | tuple = (), events: list[PlannedEvent] | tuple = (),
                    shifts: dict[str, tuple[time, time]] | None = None) -> gpd.GeoDataFrame:
-    """Score every street piece by harm, recency and network kernel density.
+    """Score every street piece by harm, recency and network kernel density, blended with counts.
 
     Parameters
     ----------
     network
         The area's streets.
     incidents
-        Incident table (see :mod:`patrols.incidents`).
+        Incident table (see :mod:`patrols.incidents`); only the categories of
+        ``settings.hotspot_categories`` count.
     as_of
         Incidents on or after this date are ignored; tension areas and events
         count when valid at any time in the week from this date.
     settings
-        Harm weights, half-lives, snapping distance, piece length and kernel.
+        Focus categories, blend, harm weights, half-lives, snapping distance,
+        piece length and kernel.
     tension, events
         Tension areas and planned events (see :mod:`patrols.tension`).
     shifts
@@ -244,22 +455,27 @@ def score_segments(network: Network, incidents: pd.DataFrame, as_of: date, setti
         ``length_m``, ``count``, ``harm`` (not decayed), ``crime_score`` (per
         metre), ``tension`` (the uplift), ``score`` (their sum), ``shift_<name>``
         and ``day_<mon..sun>`` multipliers, and a WGS84 LineString; sorted by
-        ``segment_id``.
+        ``segment_id``. ``attrs["hotspots"]`` holds the :class:`Focus` as a dict
+        (categories, the street count's share and the months it was chosen on).
     """
     shifts = dict(defaults.SHIFTS if shifts is None else shifts)
     pieces = street_pieces(network, settings.street_piece_m)
     n = len(pieces)
-    weighted = incident_weights(incidents, as_of, settings)
+    weighted = incident_weights(focus_incidents(incidents, settings), as_of, settings)
     piece = place_incidents(pieces, network, weighted, settings.max_snap_m)
     ok = piece >= 0
     count = np.bincount(piece[ok], minlength=n).astype(float)
     harm = np.bincount(piece[ok], weights=weighted["harm"].to_numpy()[ok], minlength=n)
-    weight = np.bincount(piece[ok], weights=weighted["weight"].to_numpy()[ok], minlength=n)
-    crime = surface(pieces, weight, settings)
+    crime, focus = crime_surface(pieces, weighted, piece, as_of, settings)
     start = datetime.combine(as_of, time()) if not isinstance(as_of, datetime) else as_of
     items = active(list(tension), start, start + timedelta(days=HORIZON_DAYS))
     items += active(list(events), start, start + timedelta(days=HORIZON_DAYS))
-    uplift = tension_uplift(pieces, network.project, items, reference_score(crime, pieces.length_m),
+    # The street count alone can be non-zero on less than the top 5% of street length where
+    # incidents are few; the kernel-smoothed model (same total) then sets the tension reference.
+    reference = reference_score(crime, pieces.length_m) if items else 0.0
+    if items and reference <= 0.0:
+        reference = reference_score(model_surface(pieces, weighted, piece, as_of, settings), pieces.length_m)
+    uplift = tension_uplift(pieces, network.project, items, reference,
                             settings.kde_bandwidth_m, settings.tension_gain)
     columns = {
         "segment_id": np.arange(n),
@@ -274,6 +490,7 @@ def score_segments(network: Network, incidents: pd.DataFrame, as_of: date, setti
     columns.update(profiles(pieces, piece, weighted, shifts, settings))
     frame = gpd.GeoDataFrame(columns, geometry=[LineString(c) for c in pieces.lonlat], crs="EPSG:4326")
     frame.attrs["street_piece_m"] = settings.street_piece_m
+    frame.attrs["hotspots"] = focus.as_dict()
     return frame
 
 

@@ -38,6 +38,9 @@ class Stop:
     (same unit, more than the tolerance from its time), or empty (unchanged, or not a re-plan)."""
     was: str = ""
     """For a moved or retimed stop: the unit and time it had in the parent plan (``CX-C1 14:20``)."""
+    note: str = ""
+    """Why a protective visit is made beyond the site's weekly visits: the planned event or the
+    escalation it serves, in words (``escalation: protest E-1 Thu 18:00-21:00``); empty otherwise."""
 
     @property
     def dwell_min(self) -> float:
@@ -81,6 +84,8 @@ class PlannedSite:
     lat: float
     lon: float
     label: str = ""
+    person_id: str = ""
+    """The person (``people.csv``) the site protects; empty when none is named."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ def plan_from_dict(doc: dict[str, Any]) -> Plan:
             start=datetime.fromisoformat(r["start"]), end=datetime.fromisoformat(r["end"]),
             stops=tuple(Stop(s["seq"], s["kind"], s["ref"], s["lat"], s["lon"],
                              _dt(s["arrive"]), _dt(s["depart"]), s.get("value", 0.0), s.get("place", ""),
-                             s.get("change", ""), s.get("was", ""))
+                             s.get("change", ""), s.get("was", ""), s.get("note", ""))
                         for s in r["stops"]),
             path=tuple(tuple(p) for p in r["path"]), km=r["km"], busy_min=r["busy_min"],
         )

@@ -48,8 +48,10 @@ from patrols.demand import (
     window_holding,
 )
 from patrols.errors import InputError, PlanningError
+from patrols.escalation import Escalation, escalation_report, find_escalations, merged_watches
 from patrols.hotspots import Hotspot, choose_patrol_points, score_segments
 from patrols.network import Network
+from patrols.people import election_report, people_report, protected_days
 from patrols.places import Places, street_labels
 from patrols.plan import Plan, PlannedHotspot, PlannedSite, Route, Stop, Unserved
 from patrols.predictability import site_spread, summarize_spread
@@ -75,6 +77,8 @@ class PlanPoint:
     close_s: float
     hotspot: int = -1
     """Index into the week's hotspots, or -1."""
+    note: str = ""
+    """A protective visit's reason beyond the weekly quota (see ``Stop.note``)."""
 
 
 @dataclass(frozen=True)
@@ -247,7 +251,7 @@ def slot_points(slot: Slot, shifts: list[UnitShift], visits: list[Visit], hotspo
         site = sites[v.site_id]
         points.append(PlanPoint("protective", v.site_id, site.lat, site.lon,
                              v.dwell_min * 60.0, 0.0, v.window_open.timestamp() - t0,
-                             v.window_close.timestamp() - t0))
+                             v.window_close.timestamp() - t0, note=v.note))
     dwell = area.settings.hotspot_dwell_min * 60.0
     weekday = slot.date.weekday()
     for k, h in enumerate(hotspots):
@@ -328,7 +332,12 @@ def restrict(problem: ShiftProblem, keep: list[int]) -> ShiftProblem:
         travel={m: t[np.ix_(idx, idx)] for m, t in problem.travel.items()},
         service=problem.service[idx], prize=problem.prize[idx], required=problem.required[idx],
         window_open=problem.window_open[idx], window_close=problem.window_close[idx],
-        vehicles=tuple(replace(v, start=pos[v.start], end=pos[v.end]) for v in problem.vehicles),
+        # A vehicle's allowed points are indices too: renumbered with the rest (a re-plan's locked
+        # stops are allowed to their own unit only; left as they were, they pointed at other points).
+        vehicles=tuple(replace(v, start=pos[v.start], end=pos[v.end],
+                               allowed=None if v.allowed is None
+                               else frozenset(pos[i] for i in v.allowed if i in pos))
+                       for v in problem.vehicles),
     )
 
 
@@ -502,7 +511,7 @@ def build_routes(slot: Slot, shifts: list[UnitShift], points: list[PlanPoint], p
             depart = datetime.fromtimestamp(round(t0 + t + p.dwell_s), zone)
             stops.append(Stop(n, p.kind, p.ref, round(float(network.lat[node]), 6),
                               round(float(network.lon[node]), 6), arrive, depart, round(worth, 3),
-                              places.name(node)))
+                              places.name(node), note=p.note))
         stops.append(Stop(len(stops), "station", home.ref, home.lat, home.lon,
                           datetime.fromtimestamp(round(t0 + sol.arrive_end[k]), zone), None, place=station))
         travel = problem.travel[us.mode]
@@ -616,9 +625,13 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     timed = clock.perf_counter()
     slots = week_slots(week_start, area.shifts, settings.timezone)
     at_sites: list[EventAtSite] = match_events(list(events), area.sites, week_start, settings.timezone)
+    protected = protected_days(area.sites, area.people, area.election, week_start)
+    escalations = find_escalations(list(events), area.sites, area.escalation, week_start, settings.timezone,
+                                   protected)
     visits, unserved_demand = protective_visits(
-        area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS, seed, at_sites)
-    naive = naive_visits(area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS)
+        area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS, seed, at_sites, protected,
+        merged_watches(escalations))
+    naive = naive_visits(area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS, protected)
     unserved = [Unserved(u.site_id, u.date, u.shift, u.reason) for u in unserved_demand]
     say(f"{len(hotspots)} hotspots, {len(visits)} protective visits, "
         f"{len(unserved_demand)} unplaceable ({clock.perf_counter() - began:.1f} s)")
@@ -733,15 +746,18 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         "dosage": {"repeat_value": settings.hotspot_repeat_value, "daily_cap": settings.hotspot_daily_cap,
                    "min_share_of_top_prize": settings.hotspot_min_share},
         "events_at_sites": len(at_sites),
+        # What the hotspot surface counted and the street count's share of it (patrols.hotspots.Focus).
+        "hotspots": segments.attrs.get("hotspots", {}),
         # What counts as a delivered visit, so `patrols delivered` measures this plan by the area's rule.
         "delivered_rule": asdict(area.delivered),
     }
     if feedback is not None:
         extra["last_week"] = feedback
+    extra.update(people_extra(area, week_start, at_sites, escalations, routes, unserved))
     return Plan(
         area=area.name, week_start=week_start, seed=seed, time_limit_s=limit,
         routes=tuple(routes),
-        sites=tuple(PlannedSite(s.site_id, s.kind, s.tier, s.lat, s.lon, s.label)
+        sites=tuple(PlannedSite(s.site_id, s.kind, s.tier, s.lat, s.lon, s.label, s.person_id)
                     for s in sorted(area.sites, key=lambda s: s.site_id)),
         hotspots=tuple(PlannedHotspot(h.hotspot_id, h.lat, h.lon, round(h.score, 3), h.prize,
                                       dict(h.shift_weights), tuple(h.day_weights)) for h in hotspots),
@@ -753,6 +769,34 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         solve_seconds=round(solve_wall, 2),
         bbox=network.bbox, extra=extra,
     )
+
+
+def people_extra(area: Area, week_start: date, at_sites: list[EventAtSite], escalations: list[Escalation],
+                 routes: list[Route], unserved: list) -> dict[str, Any]:
+    """The plan's ``people``, ``election``, ``site_events`` and ``escalations`` (those that apply).
+
+    Contact sheets (:mod:`patrols.outputs.contacts`) and the summary read them; a
+    redacted plan drops them all.
+    """
+    out: dict[str, Any] = {}
+    if area.people:
+        names = {sid: st.name for sid, st in area.stations.items()}
+        out["people"] = people_report(area.sites, area.people, area.contacts, names, area.election,
+                                      week_start)
+    if area.election is not None:
+        out["election"] = election_report(area.election, area.people, week_start)
+    escalated = {(e.event_id, e.site_id) for e in escalations}
+    kinds = {e.event_id: (e.kind, e.level) for e in escalations}
+    rows = [{"event_id": e.event_id, "kind": e.kind, "level": e.level, "site_id": e.site_id,
+             "start": e.start.isoformat(), "end": e.end.isoformat(),
+             "escalated": (e.event_id, e.site_id) in escalated} for e in at_sites]
+    seen = {(r["event_id"], r["site_id"]) for r in rows}
+    rows += [{"event_id": e.event_id, "kind": kinds[e.event_id][0], "level": kinds[e.event_id][1],
+              "site_id": e.site_id, "start": e.event_start.isoformat(), "end": e.event_end.isoformat(),
+              "escalated": True} for e in escalations if (e.event_id, e.site_id) not in seen]
+    out["site_events"] = sorted(rows, key=lambda r: (r["start"], r["event_id"], r["site_id"]))
+    out["escalations"] = escalation_report(escalations, routes, unserved)
+    return out
 
 
 def _unstaffed(unserved: list) -> dict[tuple[date, str], int]:

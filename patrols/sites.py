@@ -30,6 +30,8 @@ class Site:
     dwell_min: float | None = None
     visits_per_week: int | None = None
     label: str = ""
+    person_id: str = ""
+    """The person (``people.csv``) the site protects; empty when none is named."""
     line: int = field(default=0, compare=False)
     """Line of ``sites.csv`` the site came from (for error messages)."""
 
@@ -38,7 +40,8 @@ def read_sites(path: str | Path) -> list[Site]:
     """Read ``sites.csv``: ``site_id,kind,lat,lon,tier`` and optional columns.
 
     Optional columns: ``window_start,window_end`` (HH:MM local; an end before the
-    start crosses midnight), ``dwell_min``, ``visits_per_week``, ``label``.
+    start crosses midnight), ``dwell_min``, ``visits_per_week``, ``label``,
+    ``person_id`` (checked against ``people.csv`` by :func:`patrols.area.load_area`).
     """
     sites: list[Site] = []
     seen: set[str] = set()
@@ -81,5 +84,6 @@ def site_from_row(row: Row) -> Site:
         site_id=site_id, kind=kind, lat=lat, lon=lon, tier=int(tier),
         window_start=ws, window_end=we, dwell_min=dwell,
         visits_per_week=None if vpw is None else int(vpw),
-        label=row.text("label", required=False), line=row.line,
+        label=row.text("label", required=False), person_id=row.text("person_id", required=False),
+        line=row.line,
     )

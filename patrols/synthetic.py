@@ -45,7 +45,14 @@ HOUR_WEIGHTS = np.array([4.5, 4.0, 3.4, 2.6, 1.8, 1.3, 1.4, 2.0, 3.0, 3.6, 4.0, 
                          4.9, 5.0, 5.0, 5.4, 5.6, 5.8, 5.7, 5.4, 5.1, 5.0, 5.0, 4.9])
 _M_PER_DEG = 111_320.0
 COLUMNS = ["site_id", "kind", "lat", "lon", "tier", "window_start", "window_end",
-           "dwell_min", "visits_per_week", "label"]
+           "dwell_min", "visits_per_week", "label", "person_id"]
+# Synthetic people: roles in the proportions of a borough's representatives, each
+# with a share of the sites; contacts each look after two people, the last person
+# ("other") has none.
+ROLE_COUNTS = (("mp", 5), ("candidate", 4), ("councillor", 2), ("other", 1))
+PEOPLE_PER_CONTACT = 2
+PEOPLE_COLUMNS = ["person_id", "role", "contact_id", "valid_from", "valid_to", "note"]
+CONTACT_COLUMNS = ["contact_id", "name", "station_id", "phone", "email"]
 
 
 def synthetic_sites(network: Network, n: int, seed: int) -> list[dict[str, str]]:
@@ -92,7 +99,7 @@ def synthetic_sites(network: Network, n: int, seed: int) -> list[dict[str, str]]
             "site_id": site_id, "kind": kind,
             "lat": f"{at.y:.6f}", "lon": f"{at.x:.6f}", "tier": str(tiers[i]),
             "window_start": "", "window_end": "", "dwell_min": "", "visits_per_week": "",
-            "label": f"SYNTHETIC {kind} {i + 1}",
+            "label": f"SYNTHETIC {kind} {i + 1}", "person_id": "",
         })
     # Surgeries are held in set hours; give a few an evening slot as constituents ask.
     for row in rows:
@@ -100,6 +107,68 @@ def synthetic_sites(network: Network, n: int, seed: int) -> list[dict[str, str]]
         if row["kind"] == "surgery" and row["tier"] != "1" and rng.random() < 0.3:
             row["window_start"], row["window_end"] = "17:00", "20:00"
     return sorted(rows, key=lambda r: r["site_id"])
+
+
+def synthetic_people(rows: list[dict[str, str]], stations: list[str],
+                     seed: int) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
+    """Made-up people for synthetic sites, and their named contacts.
+
+    Parameters
+    ----------
+    rows
+        Sites from :func:`synthetic_sites`; each is given a ``person_id``.
+    stations
+        Station ids the contacts work from.
+    seed
+        Seed of every choice.
+
+    Returns
+    -------
+    (sites, people, contacts)
+        Rows for ``sites.csv``, ``people.csv`` and ``contacts.csv``. People have
+        the roles of :data:`ROLE_COUNTS` and no dates (a candidate then takes the
+        area's election period); the sites are dealt to them at random, each
+        person at least one; every :data:`PEOPLE_PER_CONTACT` people but the
+        ``other`` share a contact at a random station. Names and e-mail
+        addresses are marked SYNTHETIC (``.invalid`` domains, RFC 2606).
+    """
+    rng = random.Random(f"people:{seed}")
+    roles = [role for role, k in ROLE_COUNTS for _ in range(k)]
+    ids: list[str] = []
+    while len(ids) < len(roles):
+        pid = f"P{rng.getrandbits(24):06x}"
+        if pid not in ids:
+            ids.append(pid)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    sites = [dict(r) for r in rows]
+    for k, i in enumerate(order):
+        sites[i]["person_id"] = ids[k % len(ids)]
+    contacts: list[dict[str, str]] = []
+    people = []
+    for k, (pid, role) in enumerate(zip(ids, roles, strict=True)):
+        contact = ""
+        if role != "other":
+            if k % PEOPLE_PER_CONTACT == 0:
+                n = len(contacts) + 1
+                contacts.append({"contact_id": f"C{rng.getrandbits(24):06x}",
+                                 "name": f"SYNTHETIC contact {n}",
+                                 "station_id": rng.choice(sorted(stations)), "phone": "",
+                                 "email": f"contact{n}@synthetic.invalid"})
+            contact = contacts[-1]["contact_id"]
+        people.append({"person_id": pid, "role": role, "contact_id": contact, "valid_from": "",
+                       "valid_to": "", "note": f"SYNTHETIC {role} {k + 1}"})
+    people.sort(key=lambda p: p["person_id"])
+    return sites, people, sorted(contacts, key=lambda c: c["contact_id"])
+
+
+def table_csv(rows: list[dict[str, str]], columns: list[str]) -> str:
+    """Rows as CSV text with a header, ``\n`` line ends."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _snappable_streets(network: Network) -> list[tuple[float, LineString]]:
@@ -116,11 +185,7 @@ def _snappable_streets(network: Network) -> list[tuple[float, LineString]]:
 
 def sites_csv(rows: list[dict[str, str]]) -> str:
     """Rows from :func:`synthetic_sites` as the text of ``sites.csv``."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return table_csv(rows, COLUMNS)
 
 
 def spread_m(network: Network, rows: list[dict[str, str]]) -> float:

@@ -11,7 +11,14 @@ from patrols.area import load_area
 from patrols.errors import InputError
 from patrols.plan import load_plan, plan_from_dict, plan_to_dict, save_plan
 from patrols.planning import plan_week
-from patrols.synthetic import sites_csv, synthetic_sites
+from patrols.synthetic import (
+    CONTACT_COLUMNS,
+    PEOPLE_COLUMNS,
+    sites_csv,
+    synthetic_people,
+    synthetic_sites,
+    table_csv,
+)
 
 from conftest import LEEDS_AREA, WESTMINSTER_AREA
 
@@ -31,7 +38,14 @@ def test_bundled_area_meets_the_demo_brief():
 
 def test_bundled_sites_are_reproduced_by_the_documented_procedure(westminster_network):
     rows = synthetic_sites(westminster_network, 36, 2018)
-    assert sites_csv(rows) == (WESTMINSTER_AREA.parent / "sites.csv").read_text()
+    stations = sorted(load_area(WESTMINSTER_AREA).stations)
+    rows, people, contacts = synthetic_people(rows, stations, 2018)
+    folder = WESTMINSTER_AREA.parent
+    assert sites_csv(rows) == (folder / "sites.csv").read_text()
+    assert table_csv(people, PEOPLE_COLUMNS) == (folder / "people.csv").read_text()
+    assert table_csv(contacts, CONTACT_COLUMNS) == (folder / "contacts.csv").read_text()
+    assert all(p["note"].startswith("SYNTHETIC") for p in people)
+    assert all(c["name"].startswith("SYNTHETIC") and c["email"].endswith(".invalid") for c in contacts)
 
 
 def test_defaults_can_be_overridden_in_area_toml(tmp_path):

@@ -105,11 +105,17 @@ def test_cli_backtest_writes_table_and_plot(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["backtest.csv", "backtest.md", "hit_rate.png",
                                                       "target.json"]
     table = pd.read_csv(out / "backtest.csv")
-    assert set(table["method"]) == {"model", "model_count", "grid_kde", "last_month", "months12_halved"}
+    assert set(table["method"]) == {"model", "model_harm", "model_count", "grid_kde", "last_month",
+                                    "months12_halved"}
     assert sorted(set(table["coverage"])) == [0.01, 0.05, 0.1]
     assert (out / "hit_rate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     target = json.loads((out / "target.json").read_text())
-    assert [(t["month"], t["method"]) for t in target] == [("2018-06", "model"), ("2018-06", "model_count")]
+    assert [(t["month"], t["method"]) for t in target] == [
+        ("2018-06", "model"), ("2018-06", "model_harm"), ("2018-06", "model_count")]
+    # The product row says how it was blended, and on which months before the test month: 2018-03
+    # opens the 3-month training window, with nothing before it to learn from.
+    assert target[0]["chosen_on"] == ["2018-04", "2018-05"] and 0 <= target[0]["blend"] <= 1
+    assert "street count share" in (out / "backtest.md").read_text()
 
 
 def test_cli_backtest_refuses_bad_input_and_writes_nothing(tmp_path, capsys):

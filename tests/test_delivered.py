@@ -102,8 +102,11 @@ def status_of(route, pings, k, rule=RULE):
 
 
 def test_each_status(plan):
-    route = route_with_stops(plan)
-    k = 2
+    # A stop whose next one is far enough off for a late arrival to be seen before it.
+    room = (RULE.late_min + RULE.hotspot_dose_min + 10) * 60
+    route, k = next((r, k) for r in plan.routes if r.mode == "car" and len(r.stops) >= 6
+                    for k in range(2, len(r.stops) - 2)
+                    if r.stops[k + 1].arrive.timestamp() - r.stops[k].arrive.timestamp() > room)
     dose = RULE.hotspot_dose_min if route.stops[k].kind == "hotspot" else RULE.protective_dose_min
     assert status_of(route, standing(route, k, dose + 1), k).status == "done"
     late = status_of(route, standing(route, k, dose + 1, late_s=(RULE.late_min + 5) * 60), k)

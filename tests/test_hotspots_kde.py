@@ -101,8 +101,9 @@ def test_network_distance_not_straight_line_is_what_counts(u_net):
 
     assert raised(by_road) > 0.0
     assert raised(across) == 0.0
-    # The same through the whole model, incidents placed from coordinates.
-    settings = Settings(kde_share=1.0)
+    # The same through the whole model (not blended with the street count), incidents placed
+    # from coordinates.
+    settings = Settings(kde_share=1.0, hotspot_blend=0.0)
     as_of = date(2018, 6, 1)
     s_road = score_segments(u_net, _incidents([(400, 0)]), as_of, settings)["score"].to_numpy()
     s_across = score_segments(u_net, _incidents([(290, 100)]), as_of, settings)["score"].to_numpy()
@@ -124,7 +125,8 @@ def test_own_history_and_kernel_mix(u_net):
 
 def test_recency_and_harm_weight_the_score(u_net):
     as_of = date(2018, 6, 1)
-    settings = Settings(kde_share=0.0)
+    # The model alone, over every category (shoplifting is outside the default tension focus).
+    settings = Settings(kde_share=0.0, hotspot_blend=0.0, hotspot_categories=())
     p = _piece_at(u_net, 150, 0)
     recent = score_segments(u_net, _incidents([(150, 0)], "2018-05-25"), as_of, settings)["score"][p]
     old = score_segments(u_net, _incidents([(150, 0)], "2018-01-25"), as_of, settings)["score"][p]

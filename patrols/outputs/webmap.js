@@ -158,6 +158,7 @@
         ["stop", station ? (k === 0 ? "leaves the station" : "back at the station") : st[0] + " of " + info.visits],
         ["kind", st[1]]];
       if (st[8]) { rows.push(["place", st[8]]); }
+      if (st[11]) { rows.push(["for", st[11]]); }
       if (st[2] && !station) { rows.push(["ref", st[2]]); }
       if (!station || k === last) { rows.push(["arrive", st[3] || "—"]); }
       if (!station || k === 0) { rows.push(["leave", st[4] || "—"]); }
@@ -507,7 +508,7 @@
   function rowsHtml(rows) {
     return rows.map(function (r) { return "<b>" + esc(r[0]) + "</b> " + esc(r[1]); }).join("<br>");
   }
-  function changed(st) { return st.length > 9; }
+  function changed(st) { return st.length > 9 && !!st[9]; }
   function dashOf(R, change) {
     var x = R.legend.filter(function (l) { return l[0] === change; })[0];
     return x && x[2] ? x[2] : null;

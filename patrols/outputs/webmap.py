@@ -268,8 +268,13 @@ def map_data(plan: Plan, tile_url: str | None = None) -> dict[str, Any]:
         dwell = round(s.dwell_min) if s.arrive is not None and s.depart is not None else None
         row = [s.seq, s.kind, s.ref, _hhmm(s.arrive), _hhmm(s.depart), dwell,
                round(s.lat, 5), round(s.lon, 5), s.place]
-        # Only a re-plan's changed stops have more: the change and the words for it.
-        return [*row, s.change, change_note(s)] if record and s.change else row
+        # Only a re-plan's changed stops have more: the change and the words for it; then a
+        # visit made for an event or an escalation, what for (st[11]).
+        if record and s.change:
+            row += [s.change, change_note(s)]
+        if s.note:
+            row += ["", ""] * (len(row) == 9) + [s.note]
+        return row
 
     stations: dict[str, list[Any]] = {}
     for r in plan.routes:

@@ -74,6 +74,7 @@ from patrols.planning import (
     Progress,
     build_routes,
     extra_units_needed,
+    people_extra,
     travel_table,
     visit_spread,
 )
@@ -321,11 +322,12 @@ def replan_week(area: Area, network: Network, parent: Plan, parent_id: str, star
         },
     })
     extra["baseline"] = parent.extra.get("baseline", {})
+    extra.update(people_extra(area2, parent.week_start, new.at_sites, new.escalations, routes, unserved))
     planned_hotspots = tuple(h for h in parent.hotspots if h.hotspot_id not in event_ids) + tuple(
         PlannedHotspot(ev.event_id, ev.lat, ev.lon, 0.0) for ev in new.events)
     return replace(
         parent, seed=parent.seed, time_limit_s=limit, routes=tuple(routes),
-        sites=tuple(PlannedSite(s.site_id, s.kind, s.tier, s.lat, s.lon, s.label)
+        sites=tuple(PlannedSite(s.site_id, s.kind, s.tier, s.lat, s.lon, s.label, s.person_id)
                     for s in sorted(new.sites, key=lambda s: s.site_id)),
         hotspots=planned_hotspots,
         unserved=tuple(sorted(set(unserved), key=lambda u: (u.date, u.shift, u.site_id, u.reason))),

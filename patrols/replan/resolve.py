@@ -121,7 +121,10 @@ def resolve_day(tasks: list[ResolveTask], repeat_value: float, daily_cap: int, s
                                                                                                    found):
                 found = other
         sol = build_solution(sub, found, engine="replan", seconds=clock.perf_counter() - began)
-        starts = tuple(anchored_schedule(sub, k, r, [float(stab.start[i]) for i in r])[0]
+        # A stop keeps its time on its own unit only: one taken from another unit starts as early as
+        # its route allows (held to the other unit's time, it made the stops after it wait for it).
+        starts = tuple(anchored_schedule(sub, k, r, [float(stab.start[i]) if int(stab.vehicle[i]) == k
+                                                     else float("nan") for i in r])[0]
                        for k, r in enumerate(sol.routes))
         sol = replace(sol, starts=starts,
                       routes=tuple(tuple(keep[i] for i in r) for r in sol.routes),

@@ -168,7 +168,7 @@ def slot_tasks(slot: Slot, on_duty: list[UnitShift], slot_visits: list[Visit], w
                 at = s.arrive.timestamp() - t0
                 hot = hot_index.get(s.ref, -1) if s.kind == "hotspot" else -1
                 points.append(PlanPoint(s.kind, s.ref, s.lat, s.lon, s.dwell_min * 60.0, 0.0, at - 1.0,
-                                        at + 1.0, hotspot=hot))
+                                        at + 1.0, hotspot=hot, note=s.note))
                 locked.append(True)
                 pref_vehicle = np.append(pref_vehicle, units.index(r.unit_id))
                 pref_start = np.append(pref_start, s.arrive.timestamp() - t0)

@@ -11,7 +11,7 @@ shift by shift.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from patrols import defaults
 from patrols.area import Area
 from patrols.changes import Changes
 from patrols.demand import (
+    EventAtSite,
     Visit,
     match_events,
     protective_visits,
@@ -30,6 +31,8 @@ from patrols.demand import (
     window_instances,
 )
 from patrols.errors import InputError
+from patrols.escalation import Escalation, find_escalations, merged_watches
+from patrols.people import protected_days
 from patrols.plan import Plan
 from patrols.planning import (
     TravelTable,
@@ -52,6 +55,10 @@ class WeekState:
     hotspot_bans: dict[str, list[tuple[float, float]]]
     events: list[PlannedEvent]
     """Events added by changes: each is also a patrol point while it lasts."""
+    at_sites: list[EventAtSite] = field(default_factory=list)
+    """Every planned event of the week held at a protected site."""
+    escalations: list[Escalation] = field(default_factory=list)
+    """Every event escalating a site this week (:mod:`patrols.escalation`)."""
 
 
 def cut_shifts(shifts: list[UnitShift], changes: Changes) -> list[UnitShift]:
@@ -107,8 +114,11 @@ def week_state(area: Area, base_events: list, changes: Changes, parent: Plan, se
     events = list(base_events) + list(changes.events)
     slots = week_slots(parent.week_start, area.shifts, settings.timezone)
     at_sites = match_events(events, sites, parent.week_start, settings.timezone)
+    protected = protected_days(sites, area.people, area.election, parent.week_start)
+    escalations = find_escalations(events, sites, area.escalation, parent.week_start, settings.timezone,
+                                   protected)
     visits, unplaceable = protective_visits(sites, slots, shifts, settings, defaults.SITE_WINDOWS, seed,
-                                            at_sites)
+                                            at_sites, protected, merged_watches(escalations))
     # Periods with no visits to a site, then pins.
     bans: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     for i, off in enumerate(changes.site_off):
@@ -156,7 +166,7 @@ def week_state(area: Area, base_events: list, changes: Changes, parent: Plan, se
         pinned[new.visit_id] = pin.unit_id
     kept.sort(key=lambda v: (v.target, v.site_id))
     return WeekState(sites, shifts, kept, unplaceable, pinned, cancelled, dict(hotspot_bans),
-                 list(changes.events))
+                     list(changes.events), at_sites, escalations)
 
 
 def check_pins(area: Area, week: WeekState, changes: Changes, table: TravelTable, offset: int,

@@ -3,7 +3,8 @@
 Every request but ``GET /health`` carries an API key (``Authorization: Bearer
 pk_...``). What a key may do is its role's (see :mod:`patrols.service.keys`).
 Planners are served each plan's full bundle; viewers and admins its viewer
-bundle, which holds no protected site's position, label or kind. A finished
+bundle, which holds no protected site's position, label or kind. Planners alone
+read the named police contacts' sheets (``GET /plans/{id}/contacts/...``). A finished
 plan is re-planned with ``POST /plans/{id}/replan``: the new plan is a plan of
 its own that names its parent, and every plan lists the versions of its week.
 Planners upload the week's AVL/GPS tracks to a finished plan (``POST
@@ -95,6 +96,8 @@ _MEDIA = {".geojson": "application/geo+json", ".gpx": "application/gpx+xml",
           ".csv": "text/csv", ".json": "application/json", ".html": "text/html",
           ".gpkg": "application/geopackage+sqlite3"}
 _FORMAT = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+# A file of a bundle's contacts/ folder: a contact's sheet or calendar, or the index (see outputs.contacts).
+_CONTACT_FILE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(html|ics)$"
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # A moment as ISO 8601: to the minute at least, an offset optional (none: the area's time zone).
 _MOMENT = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
@@ -105,6 +108,7 @@ ACTIONS = {
     "health": "health", "list_areas": "areas.list", "create_plan": "plan.create", "list_plans": "plan.list",
     "replan_plan": "plan.replan",
     "read_plan": "plan.read", "read_map": "plan.map", "export_plan": "plan.export",
+    "read_contact": "plan.contact",
     "delete_plan": "plan.delete", "upload_tracks": "tracks.upload", "read_delivered": "delivered.read",
     "read_delivered_csv": "delivered.read", "read_audit": "audit.read", "make_key": "key.create",
     "list_keys": "key.list", "revoke_key": "key.revoke", "docs": "docs", "docs_file": "docs",
@@ -924,6 +928,34 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
         note.detail = name
         media = _MEDIA.get(Path(name).suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
         return bundle_file(folder / name, media, filename=name)
+
+    @app.get("/plans/{plan_id}/contacts/{name}", tags=["plans"], response_class=FileResponse,
+             responses={200: {"content": {"text/html": {}, "text/calendar": {}},
+                              "description": "A police contact's sheet or calendar"},
+                        **problem_responses(403, 404, 409)})
+    def read_contact(plan_id: PlanId, who: Who, note: Note,
+                     name: Annotated[str, PathParam(pattern=_CONTACT_FILE, description=(
+                         "<contact_id>.html (the contact's printable sheet), <contact_id>.ics (their "
+                         "calendar) or index.html (every contact with a sheet)"))]) -> FileResponse:
+        """A named police contact's sheet: the week at their people's sites, for planners only.
+
+        Contact sheets are in the planners' bundle alone (``contacts/``), never in
+        the viewer bundle nor among the exports; viewers and admins are refused.
+        A plan made with ``redact``, or of an area naming no contacts, has none (404).
+        """
+        pid = str(plan_id)
+        note.plan_ids = [pid]
+        note.detail = f"contacts/{name}"
+        need(who, "plans.read_full")
+        record = find(who, pid, note)
+        folder = (ready(who, record) / "contacts").resolve()
+        path = folder / name
+        if path.parent != folder or not path.is_file():
+            raise ApiProblem(404, f"plan {pid} has no contact file {name!r}; its planners' bundle lists "
+                             "them in contacts/index.html")
+        if name.endswith(".html"):
+            return bundle_file(path, "text/html")
+        return bundle_file(path, "text/calendar", filename=name)
 
     @app.delete("/plans/{plan_id}", status_code=204, tags=["plans"], response_class=Response,
                 responses=problem_responses(403, 404))
