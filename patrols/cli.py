@@ -257,6 +257,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan_many(args: argparse.Namespace) -> int:
+    from patrols.plan_many import ProgressBar, plan_many
+
+    if args.scheduler and args.workers_many:
+        raise InputError("--workers", "give --workers for the local cluster or --scheduler, not both")
+    bar = ProgressBar(len(args.areas), len(args.areas) * 16, enabled=not args.quiet and sys.stderr.isatty())
+    index = plan_many(args.areas, args.week, args.out, seed=args.seed, time_limit_s=args.time_limit,
+                      scheduler=args.scheduler, workers=args.workers_many, progress=bar)
+    say = _say(args.quiet)
+    for area in index["areas"]:
+        if area["status"] != "done":
+            who = f"{area['name']}: " if area["name"] else ""
+            print(f"patrols: {who}{area['reason']}", file=sys.stderr)
+    say(f"planned {index['areas_planned']} area(s), {index['areas_failed']} failed, on "
+        f"{index['scheduler']} in {index['wall_s']:.1f} s; wrote {Path(args.out) / 'index.html'}")
+    return 0 if index["areas_failed"] == 0 else 1
+
+
 def _cmd_hotspots(args: argparse.Namespace) -> int:
     from patrols.hotspots import score_segments
 
@@ -465,6 +483,21 @@ def build_parser() -> argparse.ArgumentParser:
                            "protective visits not made")
     common(plan)
     plan.set_defaults(func=_cmd_plan)
+
+    many = sub.add_parser("plan-many", help="plan many areas' weeks at once on a Dask cluster")
+    many.add_argument("--areas", type=Path, nargs="+", required=True, help="the areas' area.toml files")
+    many.add_argument("--week", type=_week, required=True, help="first day of the week, YYYY-MM-DD")
+    many.add_argument("--out", type=Path, required=True,
+                      help="folder for each area's bundle, index.json and index.html")
+    many.add_argument("--seed", type=int, default=0)
+    many.add_argument("--time-limit", type=_positive, default=None,
+                      help="solver seconds per shift (default: each area's own)")
+    many.add_argument("--scheduler", default=None,
+                      help="a running Dask scheduler, tcp://HOST:PORT (default: a local cluster)")
+    many.add_argument("--workers", dest="workers_many", type=lambda t: int(_positive(t)), default=None,
+                      help="worker processes of the local cluster (default: one per core)")
+    many.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    many.set_defaults(func=_cmd_plan_many)
 
     rep = sub.add_parser("replan", help="plan the rest of a planned week again after changes")
     rep.add_argument("--area", type=Path, required=True, help="the area's area.toml")

@@ -474,12 +474,10 @@ def fill_empty(problem: ShiftProblem, hotspot_of_point: tuple[int, ...], sol: Sh
     return filled, tuple(worth)
 
 
-def _solve_days(days: list[list[SlotTask]], settings: Settings, time_limit: float, seed: int,
-                workers: int) -> list[list[SlotResult]]:
-    """Solve every day, in parallel processes when ``workers`` > 1."""
-    args = [(tasks, settings.hotspot_repeat_value, settings.hotspot_daily_cap, time_limit,
-             seed + 100 * d, 1, settings.hotspot_min_share) for d, tasks in enumerate(days)]
-    if workers <= 1 or len(days) <= 1:
+def _solve_days(week: WeekProblem, settings: Settings, workers: int) -> list[list[SlotResult]]:
+    """Solve every day of a prepared week, in parallel processes when ``workers`` > 1."""
+    args = [day_args(week, settings, d) for d in range(len(week.days))]
+    if workers <= 1 or len(args) <= 1:
         return [solve_day(*a) for a in args]
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
@@ -605,6 +603,60 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     Plan
     """
     say = progress or (lambda _msg: None)
+    week = prepare_week(area, network, incidents, week_start, seed=seed, time_limit_s=time_limit_s,
+                        progress=progress, tension=tension, events=events, last_week=last_week)
+    solve_began = clock.perf_counter()
+    results_by_day = _solve_days(week, area.settings, workers)
+    solve_wall = clock.perf_counter() - solve_began
+    say(f"solved {sum(len(d) for d in results_by_day)} shifts on {workers} worker(s) in {solve_wall:.1f} s")
+    return finish_week(area, network, week, results_by_day, workers=workers, solve_wall_s=solve_wall)
+
+
+@dataclass(frozen=True)
+class WeekProblem:
+    """A week made ready to solve: every shift's problem, and what turning solutions into routes needs.
+
+    Plain data (no network, no solver state), so it crosses process and cluster
+    boundaries: :func:`prepare_week` makes it, each day is solved on its own
+    (:func:`day_args`, :func:`solve_day`), and :func:`finish_week` makes the plan.
+    """
+
+    week_start: date
+    seed: int
+    limit: float
+    hotspots: list[Hotspot]
+    table: TravelTable
+    visits: list[Visit]
+    unserved_demand: list
+    staffed: list[Slot]
+    built: list[tuple[Slot, list[UnitShift], list[Visit], list[PlanPoint], ShiftProblem, list[PlanPoint]]]
+    days: list[list[SlotTask]]
+    """Each day's shift problems in order (the order of ``built``, day by day)."""
+    districts: int
+    at_sites: list[EventAtSite]
+    escalations: list[Escalation]
+    feedback: dict[str, Any] | None
+    hot_segments: tuple
+    streets: tuple
+    focus: dict[str, Any]
+    timing: dict[str, float]
+
+
+def day_args(week: WeekProblem, settings: Settings, day: int, workers: int = 1) -> tuple:
+    """The arguments of :func:`solve_day` for the week's ``day``-th day, seeded as :func:`plan_week` does."""
+    return (week.days[day], settings.hotspot_repeat_value, settings.hotspot_daily_cap, week.limit,
+            week.seed + 100 * day, workers, settings.hotspot_min_share)
+
+
+def prepare_week(area: Area, network: Network, incidents: pd.DataFrame, week_start: date, seed: int = 0,
+                 time_limit_s: float | None = None, progress: Progress | None = None,
+                 tension: list | tuple = (), events: list | tuple = (),
+                 last_week: dict[str, Any] | None = None) -> WeekProblem:
+    """Everything before solving: hotspots, travel times, protective visits, each shift's problem.
+
+    Parameters are those of :func:`plan_week`.
+    """
+    say = progress or (lambda _msg: None)
     settings = area.settings
     limit = settings.time_limit_s if time_limit_s is None else time_limit_s
     began = clock.perf_counter()
@@ -632,7 +684,6 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
         area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS, seed, at_sites, protected,
         merged_watches(escalations))
     naive = naive_visits(area.sites, slots, shifts_all, settings, defaults.SITE_WINDOWS, protected)
-    unserved = [Unserved(u.site_id, u.date, u.shift, u.reason) for u in unserved_demand]
     say(f"{len(hotspots)} hotspots, {len(visits)} protective visits, "
         f"{len(unserved_demand)} unplaceable ({clock.perf_counter() - began:.1f} s)")
 
@@ -666,13 +717,42 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
     top_prize = max((float(t.problem.prize.max()) for tasks in by_day.values() for t in tasks), default=0.0)
     by_day = {d: [replace(t, min_prize=settings.hotspot_min_share * top_prize) for t in tasks]
               for d, tasks in by_day.items()}
-    day_keys = sorted(by_day)
-    solve_began = clock.perf_counter()
-    results_by_day = _solve_days([by_day[d] for d in day_keys], settings, limit, seed, workers)
-    solve_wall = clock.perf_counter() - solve_began
-    results = [r for day in results_by_day for r in day]
-    say(f"solved {len(results)} shifts on {workers} worker(s) in {solve_wall:.1f} s")
+    top = segments[segments["score"] > 0].nlargest(HOT_SEGMENTS_KEPT, "score")
+    hot = tuple((round(float(s), 3), tuple((round(x, 6), round(y, 6)) for x, y in g.coords))
+                for s, g in zip(top["score"], top.geometry, strict=True))
+    streets = tuple(tuple((round(x, 5), round(y, 5)) for x, y in g.coords) for g in segments.geometry)
+    return WeekProblem(
+        week_start=week_start, seed=seed, limit=limit, hotspots=hotspots, table=table, visits=visits,
+        unserved_demand=unserved_demand, staffed=staffed, built=built,
+        days=[by_day[d] for d in sorted(by_day)], districts=districts, at_sites=at_sites,
+        escalations=escalations, feedback=feedback, hot_segments=hot, streets=streets,
+        focus=segments.attrs.get("hotspots", {}),
+        timing={"hotspots_s": round(scored - began, 2), "travel_times_s": round(timed - scored, 2)})
 
+
+def finish_week(area: Area, network: Network, week: WeekProblem, results_by_day: list[list[SlotResult]],
+                workers: int = 1, solve_wall_s: float = 0.0) -> Plan:
+    """The plan from a prepared week and each day's solved shifts (in the order of ``week.days``).
+
+    Parameters
+    ----------
+    area, network
+        As given to :func:`prepare_week`.
+    week
+        The prepared week.
+    results_by_day
+        :func:`solve_day`'s results for each day of ``week.days``.
+    workers, solve_wall_s
+        How the days were solved, for the plan's timing figures.
+    """
+    settings = area.settings
+    week_start, seed, limit = week.week_start, week.seed, week.limit
+    hotspots, table = week.hotspots, week.table
+    visits, staffed, built, at_sites = week.visits, week.staffed, week.built, week.at_sites
+    unserved_demand, escalations, feedback = week.unserved_demand, week.escalations, week.feedback
+    unserved = [Unserved(u.site_id, u.date, u.shift, u.reason) for u in unserved_demand]
+    results = [r for day in results_by_day for r in day]
+    solve_wall = solve_wall_s
     routes_began = clock.perf_counter()
     routes: list[Route] = []
     places = Places(network)
@@ -718,10 +798,7 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
                           "station_id": "", "extra_unit_shifts": 1, "unserved_visits": group,
                           "would_serve": group, "note": "no unit on duty in the sites' windows"})
 
-    top = segments[segments["score"] > 0].nlargest(HOT_SEGMENTS_KEPT, "score")
-    hot = tuple((round(float(s), 3), tuple((round(x, 6), round(y, 6)) for x, y in g.coords))
-                for s, g in zip(top["score"], top.geometry, strict=True))
-    streets = tuple(tuple((round(x, 5), round(y, 5)) for x, y in g.coords) for g in segments.geometry)
+    hot, streets = week.hot_segments, week.streets
     harm_offered = sum(h.prize_for(s.shift, s.date.weekday()) for s in staffed for h in hotspots)
     base_hours = base_busy / 3600.0
     covered = sum(s.value for r in routes for s in r.stops if s.kind == "hotspot")
@@ -739,15 +816,14 @@ def plan_week(area: Area, network: Network, incidents: pd.DataFrame, week_start:
             "predictability": {k: v for k, v in base_spread.items() if k != "sites"},
         },
         "shortfall": shortfall,
-        "districts": districts,
-        "timing": {"workers": workers, "hotspots_s": round(scored - began, 2),
-                   "travel_times_s": round(timed - scored, 2), "solve_wall_s": round(solve_wall, 2),
+        "districts": week.districts,
+        "timing": {"workers": workers, **week.timing, "solve_wall_s": round(solve_wall, 2),
                    "solve_cpu_s": round(sum(r.seconds for r in results), 2), "routes_s": round(routes_s, 2)},
         "dosage": {"repeat_value": settings.hotspot_repeat_value, "daily_cap": settings.hotspot_daily_cap,
                    "min_share_of_top_prize": settings.hotspot_min_share},
         "events_at_sites": len(at_sites),
         # What the hotspot surface counted and the street count's share of it (patrols.hotspots.Focus).
-        "hotspots": segments.attrs.get("hotspots", {}),
+        "hotspots": week.focus,
         # What counts as a delivered visit, so `patrols delivered` measures this plan by the area's rule.
         "delivered_rule": asdict(area.delivered),
     }

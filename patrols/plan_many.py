@@ -1,0 +1,342 @@
+"""Planning many areas' weeks at once on a Dask cluster (``patrols plan-many``).
+
+Each area's week is planned as Dask tasks finer than the area, so one large
+force spreads over the cluster:
+
+1. ``prepare``: read the area (its network and incidents from the worker's
+   cache: each worker loads an area's inputs once, whatever number of its tasks
+   it runs) and make every shift's problem (:func:`patrols.planning.prepare_week`);
+2. ``day``: one task per day of the week takes that day's problems out of the
+   prepared week where it lies (Dask runs it beside its input), and ``solve``
+   solves them (:func:`patrols.planning.solve_day`) on any worker: the problems
+   are plain data, never an OR-Tools model, which cannot be pickled;
+3. ``finish``: turn the solutions into the plan and its bundle's files
+   (:func:`patrols.planning.finish_week`, :func:`patrols.outputs.bundle.bundle_files`),
+   sent back to this process, which writes each area's folder whole.
+
+The arithmetic is that of ``patrols plan``, day seeds included, so each area's
+``plan.geojson`` is byte for byte the one ``patrols plan`` writes with the same
+seed. Without a scheduler address an in-process ``LocalCluster`` runs one
+single-threaded worker process per core (the OR-Tools routing wrapper holds
+the GIL for a whole solve, so threads would not help).
+
+Faults: an area whose input is bad, or whose task fails, is reported in the
+index with its reason and the others go on. A task whose worker dies (killed,
+out of memory) is run again elsewhere once (``allowed-failures = 1``); a second
+loss fails its area. Nothing is half-written: each area's folder and the index
+are written whole or not at all.
+
+This module holds the orchestration only; planning is in :mod:`patrols.planning`
+and the cluster is Dask's (``distributed``), not written here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from patrols.errors import PatrolsError
+
+# Per worker process: networks and incidents by file and modification time (patrols.inputs).
+_INPUTS: dict[Any, Any] = {}
+# How many times a task may lose its worker before its area fails: "retried once".
+ALLOWED_FAILURES = 1
+DAYS = 7
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An area's week ready to solve, as the ``prepare`` task leaves it on its worker."""
+
+    area_path: str
+    area_name: str
+    week: Any
+    """:class:`patrols.planning.WeekProblem`."""
+    settings: Any
+    tile_url: str | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """An area's planned week: its bundle's files and its summary."""
+
+    area_name: str
+    files: dict[str, str | bytes]
+    summary: dict[str, Any]
+    seconds: float
+
+
+@dataclass
+class AreaRun:
+    """One area of a run, as the index reports it."""
+
+    area_path: str
+    name: str = ""
+    folder: str = ""
+    status: str = "pending"
+    reason: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    tasks: int = 0
+
+
+# ------------------------------------------------------------------ the tasks (run on workers)
+def prepare_task(area_path: str, week: date, seed: int, time_limit_s: float | None) -> Prepared:
+    """Read an area and prepare its week (a worker task)."""
+    from patrols.inputs import load_area_data
+    from patrols.planning import prepare_week
+
+    data = load_area_data(area_path, cache=_INPUTS)
+    prepared = prepare_week(data.area, data.network, data.incidents, week, seed=seed,
+                            time_limit_s=time_limit_s, tension=data.tension, events=data.events)
+    return Prepared(area_path, data.area.name, prepared, data.area.settings, data.area.tile_url)
+
+
+def day_task(prepared: Prepared, day: int) -> tuple | None:
+    """The ``day``-th day's arguments of :func:`patrols.planning.solve_day` (``None`` past the last)."""
+    from patrols.planning import day_args
+
+    if day >= len(prepared.week.days):
+        return None
+    return day_args(prepared.week, prepared.settings, day)
+
+
+def solve_task(args: tuple | None) -> list | None:
+    """Solve one day's shifts (a worker task)."""
+    from patrols.planning import solve_day
+
+    return None if args is None else solve_day(*args)
+
+
+def finish_task(prepared: Prepared, *days: list | None) -> Finished:
+    """The area's plan and its bundle's files from its solved days (a worker task)."""
+    from patrols.inputs import load_area_data
+    from patrols.outputs.bundle import bundle_files
+    from patrols.outputs.summary import summarize
+    from patrols.planning import finish_week
+
+    began = time.perf_counter()
+    data = load_area_data(prepared.area_path, cache=_INPUTS, incidents=False)
+    results = [d for d in days if d is not None]
+    plan = finish_week(data.area, data.network, prepared.week, results, workers=1,
+                       solve_wall_s=sum(r.seconds for day in results for r in day))
+    return Finished(prepared.area_name, bundle_files(plan, prepared.tile_url), summarize(plan),
+                    time.perf_counter() - began)
+
+
+# ------------------------------------------------------------------ the cluster
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def make_client(scheduler: str | None = None, workers: int | None = None):
+    """A Dask client: on the cluster at ``scheduler``, or on a new in-process ``LocalCluster``.
+
+    The local cluster has ``workers`` (default: one per core) worker processes of
+    one thread each, no dashboard, and loses a task's worker at most
+    :data:`ALLOWED_FAILURES` times before failing it. A remote scheduler keeps its
+    own setting (``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1`` where it starts).
+    """
+    import logging
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise PatrolsError(f"--scheduler {scheduler}: cannot reach the scheduler ({exc})") from None
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        cluster = LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
+                               host="127.0.0.1", scheduler_port=0, dashboard_address=None,
+                               scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    return Client(cluster)
+
+
+class ProgressBar:
+    """Areas and tasks done, on one line of a terminal; nothing when the stream is not one."""
+
+    def __init__(self, areas: int, tasks: int, stream: Any = None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.areas, self.tasks = areas, tasks
+        self.areas_done = self.tasks_done = self.failed = 0
+        self.began = time.perf_counter()
+
+    def update(self, tasks: int = 0, areas: int = 0, failed: int = 0) -> None:
+        """Count finished tasks and areas and draw the line again."""
+        self.tasks_done += tasks
+        self.areas_done += areas
+        self.failed += failed
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * self.tasks_done / max(1, self.tasks))
+        bar = "#" * filled + "." * (width - filled)
+        extra = f", {self.failed} failed" if self.failed else ""
+        self.stream.write(f"\r[{bar}] areas {self.areas_done}/{self.areas}{extra}, "
+                          f"tasks {self.tasks_done}/{self.tasks}, {time.perf_counter() - self.began:.0f} s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the line."""
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def folder_name(name: str, taken: set[str]) -> str:
+    """A folder name for an area: its name in lower-case letters, digits and dashes, made unique."""
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "area"
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, PatrolsError):
+        return str(exc)
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        return f"its worker was lost twice while running it ({str(exc).splitlines()[0][:200]})"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{name}: {first}"[:500]
+
+
+def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, seed: int = 0,
+              time_limit_s: float | None = None, scheduler: str | None = None, workers: int | None = None,
+              progress: ProgressBar | None = None, client: Any = None,
+              on_area: Callable[[AreaRun], None] | None = None) -> dict[str, Any]:
+    """Plan every area's week on a Dask cluster and write ``out/<area>/`` and the index.
+
+    Parameters
+    ----------
+    area_paths
+        The areas' ``area.toml`` files.
+    week
+        First day of the week.
+    out
+        The output folder: one bundle folder per area, ``index.json`` and ``index.html``.
+    seed, time_limit_s
+        As ``patrols plan``'s (the time limit is each area's own when ``None``).
+    scheduler
+        Address of a running Dask scheduler (``tcp://host:8786``); an in-process
+        ``LocalCluster`` when ``None``.
+    workers
+        Worker processes of the local cluster (default: one per core).
+    progress
+        Drawn as tasks finish (see :class:`ProgressBar`).
+    client
+        A Dask client to use instead of making one (tests, the service).
+    on_area
+        Called as each area finishes or fails.
+
+    Returns
+    -------
+    dict
+        The index (also written as ``index.json``).
+    """
+    from distributed import as_completed
+
+    from patrols.area import load_area
+    from patrols.outputs.bundle import write_folder
+    from patrols.outputs.many_index import index_html, index_json
+
+    began = time.perf_counter()
+    out = Path(out)
+    runs = [AreaRun(str(Path(p).resolve())) for p in area_paths]
+    taken: set[str] = set()
+    # The small files are checked here, so a bad area is reported before any cluster work.
+    for run in runs:
+        try:
+            run.name = load_area(run.area_path).name
+            run.folder = folder_name(run.name, taken)
+        except PatrolsError as exc:
+            run.status, run.reason = "failed", str(exc)
+            run.folder = folder_name(Path(run.area_path).parent.name or "area", taken)
+    own = client is None
+    client = client or make_client(scheduler, workers)
+    try:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        futures: dict[Any, tuple[AreaRun, str]] = {}
+        for run in runs:
+            if run.status == "failed":
+                continue
+            prep = client.submit(prepare_task, run.area_path, week, seed, time_limit_s, pure=False)
+            days = [client.submit(day_task, prep, d, pure=False) for d in range(DAYS)]
+            solved = [client.submit(solve_task, d, pure=False) for d in days]
+            done = client.submit(finish_task, prep, *solved, pure=False)
+            run.tasks = 2 + 2 * DAYS
+            futures[prep] = (run, "prepare")
+            futures.update({f: (run, "task") for f in [*days, *solved]})
+            futures[done] = (run, "finish")
+        bar = progress or ProgressBar(len(runs), sum(r.tasks for r in runs), enabled=False)
+        bar.update(areas=sum(1 for r in runs if r.status == "failed"),
+                   failed=sum(1 for r in runs if r.status == "failed"))
+        for fut in as_completed(list(futures)):
+            run, role = futures[fut]
+            if run.status == "failed":
+                bar.update(tasks=1)
+                continue
+            if fut.status == "error":
+                run.status, run.reason = "failed", _reason(fut.exception())
+                # The area's other tasks are dropped: their results are not wanted.
+                client.cancel([f for f, (r, _) in futures.items() if r is run and not f.done()])
+                bar.update(tasks=1, areas=1, failed=1)
+                if on_area:
+                    on_area(run)
+                continue
+            if fut.status == "cancelled":
+                bar.update(tasks=1)
+                continue
+            bar.update(tasks=1)
+            if role == "finish":
+                finished: Finished = fut.result()
+                write_folder(finished.files, out / run.folder)
+                run.status, run.summary = "done", finished.summary
+                bar.update(areas=1)
+                if on_area:
+                    on_area(run)
+        bar.close()
+    finally:
+        if own:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    index = index_json(runs, week, seed, time_limit_s, scheduler or f"LocalCluster({n_workers})",
+                       n_workers, time.perf_counter() - began)
+    write_folder_files(out, {"index.json": index, "index.html": index_html(index)})
+    return index
+
+
+def write_folder_files(folder: Path, files: dict[str, Any]) -> None:
+    """Write files into ``folder`` one by one, each whole (a temporary file renamed into place)."""
+    import json
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        text = content if isinstance(content, str) else json.dumps(content, indent=2) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, folder / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
