@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 # Leaflet for map.html, from the npm registry (inlined into the page, never committed).
 ASSETS := node_modules/.package-lock.json
 
-.PHONY: demo test bench bench-scale bench-replan lint setup clean browser gdal
+.PHONY: demo test bench bench-scale bench-replan bench-scale-out lint setup clean browser gdal
 
 setup: $(STAMP) $(ASSETS)
 
@@ -55,8 +55,13 @@ demo: $(STAMP) $(ASSETS)
 test: $(STAMP) $(ASSETS) browser gdal
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(ASSETS)
 	$(PY) bench/run.py --seconds 10
+	$(PY) bench/scale_out.py --repeat 3
+
+# The same three areas planned on one and on two Dask workers (bench/scale_out.py; docs/scale-out.md).
+bench-scale-out: $(STAMP) $(ASSETS)
+	$(PY) bench/scale_out.py --repeat 3
 
 # Re-planning a changed week against planning it again, on the demo (bench/replan.py).
 bench-replan: $(STAMP) $(ASSETS)

@@ -258,11 +258,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan_many(args: argparse.Namespace) -> int:
-    from patrols.plan_many import ProgressBar, plan_many
+    from patrols.plan_many import TASKS_PER_AREA, ProgressBar, plan_many
 
     if args.scheduler and args.workers_many:
         raise InputError("--workers", "give --workers for the local cluster or --scheduler, not both")
-    bar = ProgressBar(len(args.areas), len(args.areas) * 16, enabled=not args.quiet and sys.stderr.isatty())
+    bar = ProgressBar(len(args.areas), len(args.areas) * TASKS_PER_AREA,
+                      enabled=not args.quiet and sys.stderr.isatty())
     index = plan_many(args.areas, args.week, args.out, seed=args.seed, time_limit_s=args.time_limit,
                       scheduler=args.scheduler, workers=args.workers_many, progress=bar)
     say = _say(args.quiet)

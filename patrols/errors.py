@@ -42,6 +42,11 @@ class InputError(PatrolsError, ValueError):
         self.field = field
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt from its own fields when it crosses a process (a pool's or a Dask worker's):
+        # the default uses ``args``, which is the one-line message, not the signature.
+        return (type(self), (self.source, self.message, self.row, self.field))
+
     def __str__(self) -> str:
         where = [self.source]
         if self.row is not None:

@@ -10,9 +10,10 @@ force spreads over the cluster:
    prepared week where it lies (Dask runs it beside its input), and ``solve``
    solves them (:func:`patrols.planning.solve_day`) on any worker: the problems
    are plain data, never an OR-Tools model, which cannot be pickled;
-3. ``finish``: turn the solutions into the plan and its bundle's files
-   (:func:`patrols.planning.finish_week`, :func:`patrols.outputs.bundle.bundle_files`),
-   sent back to this process, which writes each area's folder whole.
+3. ``finish``: turn the solutions into the plan (:func:`patrols.planning.finish_week`),
+   then make the two halves of its bundle side by side
+   (:data:`patrols.outputs.bundle.BUNDLE_PARTS`), sent back to this process, which
+   writes each area's folder whole.
 
 The arithmetic is that of ``patrols plan``, day seeds included, so each area's
 ``plan.geojson`` is byte for byte the one ``patrols plan`` writes with the same
@@ -36,6 +37,7 @@ import os
 import re
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -44,11 +46,35 @@ from typing import Any
 
 from patrols.errors import PatrolsError
 
-# Per worker process: networks and incidents by file and modification time (patrols.inputs).
-_INPUTS: dict[Any, Any] = {}
+
+class RecentInputs(OrderedDict):
+    """A worker's loaded networks and incidents (:func:`patrols.inputs.load_area_data`'s cache), the
+    ``size`` most recently used kept: a worker serving hundreds of areas keeps a few in memory."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+# Per worker process: networks and incidents by file and modification time, for a few areas at once
+# (an area's tasks mostly run where its first ran: Dask keeps them beside their inputs).
+_INPUTS = RecentInputs(size=8)
 # How many times a task may lose its worker before its area fails: "retried once".
 ALLOWED_FAILURES = 1
 DAYS = 7
+# An area's tasks: prepare; per day its problems and their solving; the plan, two bundle halves, the summary.
+TASKS_PER_AREA = 5 + 2 * DAYS
 
 
 @dataclass(frozen=True)
@@ -60,17 +86,6 @@ class Prepared:
     week: Any
     """:class:`patrols.planning.WeekProblem`."""
     settings: Any
-    tile_url: str | None
-
-
-@dataclass(frozen=True)
-class Finished:
-    """An area's planned week: its bundle's files and its summary."""
-
-    area_name: str
-    files: dict[str, str | bytes]
-    summary: dict[str, Any]
-    seconds: float
 
 
 @dataclass
@@ -95,7 +110,7 @@ def prepare_task(area_path: str, week: date, seed: int, time_limit_s: float | No
     data = load_area_data(area_path, cache=_INPUTS)
     prepared = prepare_week(data.area, data.network, data.incidents, week, seed=seed,
                             time_limit_s=time_limit_s, tension=data.tension, events=data.events)
-    return Prepared(area_path, data.area.name, prepared, data.area.settings, data.area.tile_url)
+    return Prepared(area_path, data.area.name, prepared, data.area.settings)
 
 
 def day_task(prepared: Prepared, day: int) -> tuple | None:
@@ -114,20 +129,29 @@ def solve_task(args: tuple | None) -> list | None:
     return None if args is None else solve_day(*args)
 
 
-def finish_task(prepared: Prepared, *days: list | None) -> Finished:
-    """The area's plan and its bundle's files from its solved days (a worker task)."""
+def finish_task(prepared: Prepared, *days: list | None) -> Any:
+    """The area's plan from its solved days (a worker task): :class:`patrols.plan.Plan`."""
     from patrols.inputs import load_area_data
-    from patrols.outputs.bundle import bundle_files
-    from patrols.outputs.summary import summarize
     from patrols.planning import finish_week
 
-    began = time.perf_counter()
     data = load_area_data(prepared.area_path, cache=_INPUTS, incidents=False)
     results = [d for d in days if d is not None]
-    plan = finish_week(data.area, data.network, prepared.week, results, workers=1,
+    return finish_week(data.area, data.network, prepared.week, results, workers=1,
                        solve_wall_s=sum(r.seconds for day in results for r in day))
-    return Finished(prepared.area_name, bundle_files(plan, prepared.tile_url), summarize(plan),
-                    time.perf_counter() - began)
+
+
+def files_task(plan: Any, part: str, tile_url: str | None) -> dict[str, str | bytes]:
+    """One half of the plan's bundle (:data:`patrols.outputs.bundle.BUNDLE_PARTS`), as a worker task."""
+    from patrols.outputs.bundle import bundle_files
+
+    return bundle_files(plan, tile_url, parts=(part,))
+
+
+def summary_task(plan: Any) -> dict[str, Any]:
+    """The plan's ``summary.json`` content, for the index."""
+    from patrols.outputs.summary import summarize
+
+    return summarize(plan)
 
 
 # ------------------------------------------------------------------ the cluster
@@ -147,22 +171,29 @@ def make_client(scheduler: str | None = None, workers: int | None = None):
     :data:`ALLOWED_FAILURES` times before failing it. A remote scheduler keeps its
     own setting (``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1`` where it starts).
     """
-    import logging
-
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
         try:
             return Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
             raise PatrolsError(f"--scheduler {scheduler}: cannot reach the scheduler ({exc})") from None
+    return Client(local_cluster(workers))
+
+
+def local_cluster(workers: int | None = None):
+    """A ``LocalCluster`` of ``workers`` (default: one per core) single-threaded worker processes on
+    loopback, without dashboards, that loses a task's worker at most :data:`ALLOWED_FAILURES` times."""
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-        cluster = LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", scheduler_port=0, dashboard_address=None,
-                               scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None,
-                               silence_logs=logging.ERROR)
-    return Client(cluster)
+        return LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
+                            host="127.0.0.1", scheduler_port=0, dashboard_address=None,
+                            scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None,
+                            silence_logs=logging.ERROR)
 
 
 class ProgressBar:
@@ -253,7 +284,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     from distributed import as_completed
 
     from patrols.area import load_area
-    from patrols.outputs.bundle import write_folder
+    from patrols.outputs.bundle import BUNDLE_PARTS, write_folder
     from patrols.outputs.many_index import index_html, index_json
 
     began = time.perf_counter()
@@ -261,9 +292,17 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     runs = [AreaRun(str(Path(p).resolve())) for p in area_paths]
     taken: set[str] = set()
     # The small files are checked here, so a bad area is reported before any cluster work.
+    tiles: dict[str, str | None] = {}
+    parts: dict[str, list[Any]] = {}
+    pending: dict[str, tuple[Any, list[Any]]] = {}
+    sizes: dict[str, int] = {}
     for run in runs:
         try:
-            run.name = load_area(run.area_path).name
+            area = load_area(run.area_path)
+            run.name, tiles[run.area_path] = area.name, area.tile_url
+            # Solving grows with the unit-shifts and their solver time: the size that orders the areas.
+            limit = area.settings.time_limit_s if time_limit_s is None else time_limit_s
+            sizes[run.area_path] = round(sum(len(u.days) for u in area.units) * limit)
             run.folder = folder_name(run.name, taken)
         except PatrolsError as exc:
             run.status, run.reason = "failed", str(exc)
@@ -276,18 +315,22 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
         for run in runs:
             if run.status == "failed":
                 continue
-            prep = client.submit(prepare_task, run.area_path, week, seed, time_limit_s, pure=False)
-            days = [client.submit(day_task, prep, d, pure=False) for d in range(DAYS)]
-            solved = [client.submit(solve_task, d, pure=False) for d in days]
-            done = client.submit(finish_task, prep, *solved, pure=False)
-            run.tasks = 2 + 2 * DAYS
+            # The largest areas first: their preparation and days are the run's critical path. A plan
+            # and its bundle go before any solving as soon as they can (they end an area).
+            weight = sizes[run.area_path]
+            prep = client.submit(prepare_task, run.area_path, week, seed, time_limit_s, pure=False,
+                                 priority=weight)
+            days = [client.submit(day_task, prep, d, pure=False, priority=weight) for d in range(DAYS)]
+            solved = [client.submit(solve_task, d, pure=False, priority=weight) for d in days]
+            run.tasks = TASKS_PER_AREA
             futures[prep] = (run, "prepare")
             futures.update({f: (run, "task") for f in [*days, *solved]})
-            futures[done] = (run, "finish")
+            pending[run.area_path] = (prep, solved)
         bar = progress or ProgressBar(len(runs), sum(r.tasks for r in runs), enabled=False)
         bar.update(areas=sum(1 for r in runs if r.status == "failed"),
                    failed=sum(1 for r in runs if r.status == "failed"))
-        for fut in as_completed(list(futures)):
+        running = as_completed(list(futures))
+        for fut in running:
             run, role = futures[fut]
             if run.status == "failed":
                 bar.update(tasks=1)
@@ -304,10 +347,29 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                 bar.update(tasks=1)
                 continue
             bar.update(tasks=1)
-            if role == "finish":
-                finished: Finished = fut.result()
-                write_folder(finished.files, out / run.folder)
-                run.status, run.summary = "done", finished.summary
+            if role == "prepare":
+                # The plan is made where the area was prepared (its network is loaded there), then
+                # the bundle's two halves side by side: the last area's tail is as short as it can be.
+                prep, solved = pending[run.area_path]
+                where = list(client.who_has([prep]).get(prep.key, ()))
+                plan = client.submit(finish_task, prep, *solved, pure=False, priority=1_000_000,
+                                     workers=where or None, allow_other_workers=True)
+                halves = [client.submit(files_task, plan, part, tiles[run.area_path], pure=False,
+                                          priority=1_000_000)
+                          for part in BUNDLE_PARTS]
+                summary = client.submit(summary_task, plan, pure=False, priority=1_000_000)
+                futures[plan] = (run, "task")
+                futures.update({f: (run, "files") for f in [*halves, summary]})
+                parts[run.area_path] = [*halves, summary]
+                for f in (plan, *halves, summary):
+                    running.add(f)
+            if role == "files" and all(f.status == "finished" for f in parts[run.area_path]):
+                *halves, summary = parts[run.area_path]
+                files: dict[str, str | bytes] = {}
+                for half in halves:
+                    files.update(half.result())
+                write_folder(files, out / run.folder)
+                run.status, run.summary = "done", summary.result()
                 bar.update(areas=1)
                 if on_area:
                     on_area(run)

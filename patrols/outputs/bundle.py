@@ -78,8 +78,14 @@ def _reused(plan: Plan, reuse: Reuse | None) -> dict[str, str]:
     return out
 
 
+BUNDLE_PARTS = ("files", "pages")
+"""The bundle in two halves that take about as long to make: the top files (``files``) and the
+per-unit-shift and per-contact pages (``pages``); ``patrols plan-many`` makes them side by side."""
+
+
 def bundle_files(plan: Plan, tile_url: str | None = None,
-                 written_at: datetime | None = None, reuse: Reuse | None = None) -> dict[str, str | bytes]:
+                 written_at: datetime | None = None, reuse: Reuse | None = None,
+                 parts: tuple[str, ...] = BUNDLE_PARTS) -> dict[str, str | bytes]:
     """The content of each file of the bundle (text, or bytes for ``plan.gpkg``), by path inside the bundle.
 
     Parameters
@@ -94,6 +100,8 @@ def bundle_files(plan: Plan, tile_url: str | None = None,
     reuse
         A parent bundle (a re-plan's): the briefings and dispatch files of
         unchanged routes are read from it instead of made again.
+    parts
+        Which of :data:`BUNDLE_PARTS` to make (both: the whole bundle).
 
     Returns
     -------
@@ -102,17 +110,21 @@ def bundle_files(plan: Plan, tile_url: str | None = None,
         and the ``contacts/`` sheets (none when the plan is redacted or names no contact).
     """
     written_at = written_at or datetime.now(UTC)
-    files: dict[str, str | bytes] = {
-        "plan.json": json.dumps(plan_to_dict(plan), separators=(",", ":")) + "\n",
-        "summary.json": json.dumps(summarize(plan), indent=2) + "\n",
-        "roster.csv": roster_csv(plan),
-        "roster.ics": roster_ics(plan, written_at),
-        "plan.geojson": plan_geojson_text(plan),
-        "plan.gpx": plan_gpx_text(plan),
-        "plan.kml": plan_kml_text(plan),
-        "plan.gpkg": plan_gpkg_bytes(plan),
-        "map.html": map_html(plan, tile_url),
-    }
+    files: dict[str, str | bytes] = {}
+    if "files" in parts:
+        files.update({
+            "plan.json": json.dumps(plan_to_dict(plan), separators=(",", ":")) + "\n",
+            "summary.json": json.dumps(summarize(plan), indent=2) + "\n",
+            "roster.csv": roster_csv(plan),
+            "roster.ics": roster_ics(plan, written_at),
+            "plan.geojson": plan_geojson_text(plan),
+            "plan.gpx": plan_gpx_text(plan),
+            "plan.kml": plan_kml_text(plan),
+            "plan.gpkg": plan_gpkg_bytes(plan),
+            "map.html": map_html(plan, tile_url),
+        })
+    if "pages" not in parts:
+        return files
     taken = _reused(plan, reuse)
     only = None if not taken else {r.key for r in plan.routes if r.key not in reuse.unchanged}
     files.update(briefings(plan, only))

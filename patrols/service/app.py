@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -340,6 +340,9 @@ class HealthOut(BaseModel):
     workers: int
     jobs_pending: int
     jobs_capacity: int
+    jobs_run_on: Literal["process pool", "dask", "custom"] = Field(
+        description="'process pool' (the service's own worker processes), 'dask' (a Dask cluster; "
+                    "its address is not shown) or 'custom'")
 
 
 class AuditOut(BaseModel):
@@ -574,7 +577,8 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
         The job function (default :func:`patrols.service.jobs.make_plan`); tests
         may bring a faster one.
     executor
-        Makes what runs the jobs (default: a process pool of ``config.workers``).
+        Makes what runs the jobs (default: a :class:`~patrols.service.jobs.DaskExecutor`
+        when ``config.dask_scheduler`` is set, else a process pool of ``config.workers``).
     accept_broken_audit
         Start even if the audit log's chain is broken (the break is recorded).
 
@@ -585,6 +589,10 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
     from patrols.area import load_area
 
     store = open_store(config, accept_broken_audit)
+    # A scheduler's address is not shown to callers: an open tcp:// scheduler runs what anyone sends it.
+    jobs_run_on = "custom" if executor is not None else "dask" if config.dask_scheduler else "process pool"
+    if executor is None and config.dask_scheduler is not None:
+        executor = functools.partial(jobs.DaskExecutor, config.dask_scheduler)
     runner = JobRunner(store, config.workers, config.queue, planner or jobs.make_plan, executor,
                        per_key=config.jobs_per_key)
     areas: list[AreaOut] = []
@@ -729,7 +737,7 @@ def create_app(config: ServiceConfig, planner: Any = None, executor: Any = None,
             db = "error"
         return HealthOut(status="ok" if db == "ok" else "degraded",
                          version=app.version, database=db, workers=runner.workers,
-                         jobs_pending=runner.pending, jobs_capacity=runner.capacity)
+                         jobs_pending=runner.pending, jobs_capacity=runner.capacity, jobs_run_on=jobs_run_on)
 
     @app.get("/areas", tags=["areas"], responses=problem_responses(403))
     def list_areas(who: Who) -> list[AreaOut]:

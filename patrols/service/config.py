@@ -16,6 +16,18 @@ A server config is a small TOML file; paths in it are relative to the file::
     [areas]                        # name in the API -> area.toml
     westminster = "../data/westminster/area.toml"
 
+    [dask]                         # optional: run plan jobs on a Dask cluster
+    scheduler = "tcp://127.0.0.1:8786"
+
+Without ``[dask]`` plan jobs run in a pool of worker processes of the service.
+With it they run as tasks on the Dask cluster of that scheduler (``tcp://`` or
+``tls://``; TLS takes its certificates from Dask's own configuration), the one
+``patrols plan-many --scheduler`` uses. Its workers must have patrols installed
+and see the area files and the data folder at the same paths as the service: a
+job reads the areas, writes its bundles under the data folder and updates the
+SQLite database there, which (in WAL mode) must not be shared over a network
+file system, so run those workers on the service's machine.
+
 Without a file the service plans the bundled Westminster demo area.
 """
 
@@ -39,6 +51,8 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_BODY_BYTES = 256 * 1024
 # A week of 30 s pings of a force's units is tens of MB of CSV.
 MAX_TRACKS_BYTES = 64 * 1024 * 1024
+# tcp://host:port or tls://host:port: a host name, an IPv4 address or an [IPv6] address.
+_SCHEDULER = re.compile(r"^(tcp|tls)://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 _HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]+)$")
 
 
@@ -60,7 +74,9 @@ class ServiceConfig:
     areas
         Area name as the API knows it -> its ``area.toml``.
     workers
-        Plan jobs run at once, each in its own process.
+        Plan jobs run at once, each in its own process; with ``dask_scheduler``,
+        jobs handed to the cluster at once (default: this machine's cores
+        either way; the cluster is not asked at start, as it may not be up yet).
     queue
         Plan jobs that may wait beyond those running before new ones are refused (429).
     max_body_bytes
@@ -82,6 +98,10 @@ class ServiceConfig:
         The weeks ``POST /plans`` accepts: starting from ``weeks_back`` weeks
         before today to ``weeks_ahead`` weeks after it, or from the first month
         of the area's incidents to ``weeks_after_data`` weeks after the last.
+    dask_scheduler
+        The address of a Dask scheduler (``[dask] scheduler``) whose cluster runs
+        the plan jobs; ``None`` for the service's own pool of worker processes.
+        Its workers see the service's paths, so ``data_dir`` should be absolute.
     """
 
     data_dir: Path = DEFAULT_DATA
@@ -95,6 +115,7 @@ class ServiceConfig:
     weeks_ahead: int = 12
     weeks_back: int = 52
     weeks_after_data: int = 12
+    dask_scheduler: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -128,6 +149,25 @@ def _hosts(path: Path, doc: dict[str, Any]) -> tuple[str, ...]:
     return tuple(hosts)
 
 
+def _dask_scheduler(path: Path, doc: dict[str, Any]) -> str | None:
+    table = doc.get("dask")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise InputError(path, 'a table: [dask] scheduler = "tcp://host:8786"', field="dask")
+    for key in table:
+        if key != "scheduler":
+            raise InputError(path, "unknown key (known: scheduler)", field=f"dask.{key}")
+    value = table.get("scheduler")
+    if value is None:
+        raise InputError(path, 'missing: scheduler = "tcp://host:8786"', field="dask.scheduler")
+    match = _SCHEDULER.match(value) if isinstance(value, str) else None
+    if match is None or not 1 <= int(match.group(4)) <= 65535:
+        raise InputError(path, f"not a Dask scheduler address (tcp://host:port or tls://host:port): "
+                         f"{value!r}", field="dask.scheduler")
+    return value
+
+
 def load_config(path: str | Path | None = None, data_dir: str | Path | None = None) -> ServiceConfig:
     """Read a server config file, or the defaults when ``path`` is ``None``.
 
@@ -153,7 +193,7 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(toml, f"not valid TOML: {exc}") from None
     known = {"data", "workers", "queue", "max_body_bytes", "max_tracks_bytes", "areas", "jobs_per_key",
-             "allowed_hosts", "weeks_ahead", "weeks_back", "weeks_after_data"}
+             "allowed_hosts", "weeks_ahead", "weeks_back", "weeks_after_data", "dask"}
     for key in doc:
         if key not in known:
             raise InputError(toml, f"unknown key (known: {', '.join(sorted(known))})", field=key)
@@ -169,6 +209,9 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
             raise InputError(toml, f"area file not found: {raw}", field=f"areas.{name}")
         areas[name] = (toml.parent / raw).resolve()
     data = Path(data_dir) if data_dir is not None else toml.parent / str(doc.get("data", DEFAULT_DATA))
+    scheduler = _dask_scheduler(toml, doc)
+    if scheduler is not None:  # a job names its files to Dask workers, which may run elsewhere
+        data = data.absolute()
     return ServiceConfig(
         data_dir=data,
         areas=areas,
@@ -181,4 +224,5 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
         weeks_ahead=_positive_int(toml, doc, "weeks_ahead", 12, least=0),
         weeks_back=_positive_int(toml, doc, "weeks_back", 52, least=0),
         weeks_after_data=_positive_int(toml, doc, "weeks_after_data", 12, least=0),
+        dask_scheduler=scheduler,
     )

@@ -1,5 +1,9 @@
 """Plan jobs: planning a week in a worker process, one job per core, with a bounded queue.
 
+The workers are a pool of processes the service starts, or, when the server
+config names a Dask scheduler (``[dask] scheduler``), the workers of that
+cluster (:class:`DaskExecutor`); the job function is the same.
+
 A job writes two bundles side by side in ``plans/<id>/``: ``full/`` for
 planners and ``viewer/`` for everyone else. The viewer's plan is the one
 redaction of the product (:func:`patrols.outputs.redaction.redact`, the same as
@@ -22,11 +26,20 @@ parent every 0.2 s, and before it moves a finished bundle into place. A worker
 of a server that was killed therefore writes nothing more. A job is cancelled
 when its plan is deleted; a clean shutdown stops the workers and marks the jobs
 they had failed at once.
+
+On a Dask cluster the workers are not the service's children: nothing ties
+them to it, so the checks above of a running job are its plan's record alone
+(the service marks it failed before it stops, and a job whose plan is not
+running any more writes nothing). A job whose worker dies is run again by Dask
+(up to the scheduler's ``allowed-failures``) and then fails, as a job whose
+pool worker dies fails at once. A clean shutdown cancels the jobs and closes
+the service's client; the cluster goes on.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import shutil
 import signal
@@ -56,10 +69,13 @@ if TYPE_CHECKING:
 FULL = "full"
 VIEWER = "viewer"
 SHUTDOWN_ERROR = "stopped by a shutdown of the service before it finished"
+DROPPED_ERROR = "dropped by the Dask cluster before it finished (its scheduler was lost or restarted)"
+DASK_CONNECT_TIMEOUT_S = 10
 PARENT_POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1
 
 Summaries = tuple[dict[str, Any], dict[str, Any]]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,11 @@ def start_worker(parent: int) -> None:
 
 
 def parent_alive() -> bool:
-    """Whether the service that started this worker is still running (``True`` outside a worker)."""
+    """Whether the service that started this worker is still running.
+
+    ``True`` outside a worker of the pool, a Dask worker included: the service
+    is not its parent.
+    """
     return _PARENT is None or os.getppid() == _PARENT
 
 
@@ -216,7 +236,7 @@ def make_plan(job: PlanJob) -> Summaries:
     store = _STORES.get(job.db_path) or _STORES.setdefault(job.db_path, Store(job.db_path))
     if not parent_alive():
         raise PatrolsError("the service stopped before the plan started")
-    if not store.mark_running(job.plan_id):
+    if not _start_job(store, job.plan_id):
         raise PatrolsError("the plan was deleted before it started")
     from patrols.inputs import load_area_data
 
@@ -237,6 +257,18 @@ def make_plan(job: PlanJob) -> Summaries:
 
     return write_plan_bundles(plan, data.network, job.out_dir, job.redact, data.area.tile_url,
                               data.area.settings.redaction_clearance_m, still_wanted, reuse)
+
+
+def _start_job(store: Store, plan_id: str) -> bool:
+    """Mark a job's plan running; ``False`` if it is gone or no longer wanted.
+
+    A plan already running is this job run again: Dask runs a task again when
+    its worker dies while running it.
+    """
+    if store.mark_running(plan_id):
+        return True
+    record = store.plan(plan_id)
+    return record is not None and record.status == "running"
 
 
 def parent_plan_path(plans_dir: str | Path, parent_id: str) -> Path:
@@ -292,8 +324,75 @@ def _reason(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, BrokenProcessPool):
         return "the plan's worker process stopped unexpectedly"
+    if type(exc).__name__ == "KilledWorker":  # distributed's, not imported without Dask
+        return ("the plan's Dask worker stopped unexpectedly while running it, "
+                "as many times as the scheduler allows (allowed-failures)")
     first = str(exc).splitlines()[0] if str(exc) else ""
     return f"planning failed: {type(exc).__name__}: {first}"[:500]
+
+
+class DaskExecutor(Executor):
+    """Runs jobs as tasks on the Dask cluster of a scheduler, through a client of the service's own.
+
+    Each job is a task of its own, run even when another is alike (``pure=False``).
+    When the client has been closed (its scheduler was gone longer than Dask
+    waits to reconnect), the next job connects again. Shutting down cancels the
+    jobs not finished and closes the client, never the cluster, which is not the
+    service's: a task already running cannot be stopped by Dask, so it runs on,
+    finds its plan no longer running and writes nothing.
+
+    Parameters
+    ----------
+    scheduler
+        The scheduler's address, ``tcp://host:port`` or ``tls://host:port``.
+
+    Raises
+    ------
+    patrols.errors.PatrolsError
+        When the scheduler does not answer within :data:`DASK_CONNECT_TIMEOUT_S`.
+    """
+
+    def __init__(self, scheduler: str) -> None:
+        self.scheduler = scheduler
+        self._lock = threading.Lock()
+        self._closed = False
+        self._client, self._jobs = self._connect()
+
+    def _connect(self) -> tuple[Any, Executor]:
+        from distributed import Client
+
+        try:
+            client = Client(self.scheduler, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
+        except Exception as exc:  # unreachable, refused, TLS not set up: one line for the plan's error
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise PatrolsError(f"cannot reach the Dask scheduler at {self.scheduler} "
+                               f"([dask] scheduler): {first}"[:500]) from None
+        threads = sum(client.nthreads().values())
+        log.info("plan jobs run on the Dask cluster at %s (%d worker threads now)", self.scheduler, threads)
+        return client, client.get_executor(pure=False)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` as a task on the cluster."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot run new jobs after shutdown")
+            if self._client.status in ("closed", "failed"):
+                log.warning("the Dask client was closed (scheduler lost?): connecting again to %s",
+                            self.scheduler)
+                self._client, self._jobs = self._connect()
+            return self._jobs.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Cancel the jobs not finished (or wait for them) and close the client; the cluster goes on."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._jobs.shutdown(wait=wait and not cancel_futures)
+            self._client.close(timeout=DASK_CONNECT_TIMEOUT_S)
+        except Exception as exc:  # the scheduler already gone: the service stops all the same
+            log.warning("closing the Dask client: %s: %s", type(exc).__name__, exc)
 
 
 @dataclass
@@ -320,8 +419,10 @@ class JobRunner:
         The job function; :func:`make_plan` unless a test brings its own.
     executor
         Makes what runs ``planner``: a pool of ``workers`` spawned processes
-        unless given. Made on the first job, and again after a shutdown, so an
-        app that is started and stopped more than once keeps working.
+        unless given (the service gives a :class:`DaskExecutor` when its config
+        names a Dask scheduler). Made on the first job, and again after a
+        shutdown, so an app that is started and stopped more than once keeps
+        working; a job that finds it cannot be made fails with the reason.
     per_key
         Jobs one key may have queued or running at once.
     """
@@ -404,14 +505,20 @@ class JobRunner:
             except BaseException as exc:
                 self._pending.pop(job.plan_id, None)
                 self.store.fail_plan(job.plan_id, _reason(exc))
+                if isinstance(exc, PatrolsError):  # the Dask scheduler does not answer: the plan says why
+                    return
                 raise
         pending.future.add_done_callback(lambda f: self._done(job, f))
 
     def _done(self, job: PlanJob, future: Future[Summaries]) -> None:
         with self._lock:
-            self._pending.pop(job.plan_id, None)
+            pending = self._pending.pop(job.plan_id, None)
         if future.cancelled():
-            reason = SHUTDOWN_ERROR if self._stopping else "cancelled before it started"
+            # Cancelled by the runner (the plan deleted, a shutdown), or else by
+            # the Dask cluster, which drops its tasks when its scheduler is lost.
+            ours = self._stopping or pending is None or pending.discarded
+            reason = (SHUTDOWN_ERROR if self._stopping else "cancelled before it started" if ours
+                      else DROPPED_ERROR)
             self.store.fail_plan(job.plan_id, reason)
             remove_plan_files(Path(job.out_dir).parent, job.plan_id)
             return
@@ -432,7 +539,8 @@ class JobRunner:
         A job still waiting never starts (if it has already been handed to a
         worker, the worker finds its plan gone and stops); a running one is
         discarded when it ends, without moving its bundles into place. Either
-        way it stops counting against its key at once.
+        way it stops counting against its key at once (and, on Dask, where a
+        running task's future can be cancelled, against the runner's room too).
         """
         with self._lock:
             pending = self._pending.get(plan_id)
@@ -443,7 +551,11 @@ class JobRunner:
             pending.future.cancel()
 
     def shutdown(self) -> None:
-        """Stop the workers and wait for them to end; the jobs they had are marked failed at once."""
+        """Stop the workers and wait for them to end; the jobs they had are marked failed at once.
+
+        On Dask the jobs are cancelled and the client closed (see
+        :class:`DaskExecutor`); the cluster's workers are not the service's to stop.
+        """
         with self._lock:
             executor, self._executor = self._executor, None
             starter, self._starter = self._starter, None
