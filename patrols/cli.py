@@ -10,7 +10,6 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import date
@@ -444,16 +443,9 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from patrols.outputs.bundle import write_file
+
+    write_file(path, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

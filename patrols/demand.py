@@ -172,6 +172,14 @@ def _spread_days(n: int, rng: random.Random, days: int = 7) -> list[int]:
     return counts
 
 
+def _days_protected(site_id: str, days: list[date], protected: dict[str, frozenset[date]] | None
+                    ) -> list[date]:
+    """The days of ``days`` on which a site is protected (all of them when ``protected`` says nothing)."""
+    if protected is None or site_id not in protected:
+        return days
+    return [d for d in days if d in protected[site_id]]
+
+
 def prorated(need: int, days: int) -> int:
     """A weekly number of visits for a site protected on ``days`` of the 7: in proportion,
     rounded half up, and at least one when it is protected at all."""
@@ -322,7 +330,7 @@ def protective_visits(
         rng = random.Random(f"{seed}:{site.site_id}")
         dwell_s = (site.dwell_min or settings.protective_dwell_min) * 60.0
         chosen: list[float] = []
-        valid = days if protected is None else [d for d in days if d in protected.get(site.site_id, days)]
+        valid = _days_protected(site.site_id, days, protected)
         site_watches = (watches or {}).get(site.site_id, [])
         # Escalation watches first: a call at least every few hours whatever the tier.
         watch_calls: list[float] = []
@@ -470,7 +478,7 @@ def naive_visits(sites: list[Site], slots: list[Slot], unit_shifts: list[UnitShi
             need = settings.visits_per_week_by_tier.get(site.tier, 0)
         dwell_s = (site.dwell_min or settings.protective_dwell_min) * 60.0
         window = site_window(site, site_windows)
-        valid = days if protected is None else [d for d in days if d in protected.get(site.site_id, days)]
+        valid = _days_protected(site.site_id, days, protected)
         need = prorated(need, len(valid))
         n = max(1, len(valid))
         per_day = [need // n + (1 if d < need % n else 0) for d in range(n)]

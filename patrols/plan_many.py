@@ -33,6 +33,7 @@ and the cluster is Dask's (``distributed``), not written here.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -284,7 +285,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     from distributed import as_completed
 
     from patrols.area import load_area
-    from patrols.outputs.bundle import BUNDLE_PARTS, write_folder
+    from patrols.outputs.bundle import BUNDLE_PARTS, write_file, write_folder
     from patrols.outputs.many_index import index_html, index_json
 
     began = time.perf_counter()
@@ -382,23 +383,6 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                 cluster.close()
     index = index_json(runs, week, seed, time_limit_s, scheduler or f"LocalCluster({n_workers})",
                        n_workers, time.perf_counter() - began)
-    write_folder_files(out, {"index.json": index, "index.html": index_html(index)})
+    write_file(out / "index.json", (json.dumps(index, indent=2) + "\n").encode("utf-8"))
+    write_file(out / "index.html", index_html(index).encode("utf-8"))
     return index
-
-
-def write_folder_files(folder: Path, files: dict[str, Any]) -> None:
-    """Write files into ``folder`` one by one, each whole (a temporary file renamed into place)."""
-    import json
-    import tempfile
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        text = content if isinstance(content, str) else json.dumps(content, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

@@ -11,6 +11,7 @@ sheet and a calendar per contact; never in a redacted bundle).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -161,6 +162,20 @@ def write_bundle(plan: Plan, out_dir: str | Path, tile_url: str | None = None,
         The bundle folder, resolved.
     """
     return write_folder(bundle_files(plan, tile_url, written_at, reuse), out_dir)
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Write one file whole: a temporary file beside it, renamed into place (never half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_folder(files: Mapping[str, str | bytes], out_dir: str | Path) -> Path:

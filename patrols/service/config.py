@@ -33,7 +33,6 @@ Without a file the service plans the bundled Westminster demo area.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from patrols.errors import InputError
+from patrols.plan_many import cores
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_AREA = REPO_ROOT / "data" / "westminster" / "area.toml"
@@ -54,13 +54,6 @@ MAX_TRACKS_BYTES = 64 * 1024 * 1024
 # tcp://host:port or tls://host:port: a host name, an IPv4 address or an [IPv6] address.
 _SCHEDULER = re.compile(r"^(tcp|tls)://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 _HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?|[0-9a-f:.]+)$")
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on every platform
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -106,7 +99,7 @@ class ServiceConfig:
 
     data_dir: Path = DEFAULT_DATA
     areas: dict[str, Path] = field(default_factory=lambda: {"westminster": DEMO_AREA})
-    workers: int = field(default_factory=_cores)
+    workers: int = field(default_factory=cores)
     queue: int = 8
     max_body_bytes: int = MAX_BODY_BYTES
     max_tracks_bytes: int = MAX_TRACKS_BYTES
@@ -215,7 +208,7 @@ def load_config(path: str | Path | None = None, data_dir: str | Path | None = No
     return ServiceConfig(
         data_dir=data,
         areas=areas,
-        workers=_positive_int(toml, doc, "workers", _cores()),
+        workers=_positive_int(toml, doc, "workers", cores()),
         queue=_positive_int(toml, doc, "queue", 8),
         max_body_bytes=_positive_int(toml, doc, "max_body_bytes", MAX_BODY_BYTES),
         max_tracks_bytes=_positive_int(toml, doc, "max_tracks_bytes", MAX_TRACKS_BYTES),
