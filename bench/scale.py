@@ -136,8 +136,7 @@ def _sites(graphml_or_pbf: Path, n: int, seed: int) -> tuple[list[dict[str, str]
     from patrols.network import Network, load_graph
     from patrols.synthetic import synthetic_sites
 
-    kwargs = {} if graphml_or_pbf.suffix == ".graphml" else {"cache_dir": False}
-    network = Network(load_graph(graphml_or_pbf, **kwargs))
+    network = Network(load_graph(graphml_or_pbf, cache_dir=False))
     return synthetic_sites(network, n, seed), network
 
 
@@ -450,10 +449,10 @@ def plan(name: str, toml: Path, out: Path, time_limit: float | None, timeout: fl
            "--out", str(out), "--seed", str(PLAN_SEED)]
     if time_limit is not None:
         cmd += ["--time-limit", f"{time_limit:g}"]
-    # A fresh, empty cache folder: a network built from an OSM file is read cold on every run.
+    # No graph cache: the network is read cold on every run.
     cache = out.parent / "xdg-cache"
     shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PATROLS_GRAPH_CACHE": "off"}
     rec: dict[str, Any] = {"command": shlex.join(cmd[2:]).replace(str(REPO) + "/", "")}
     _say(f"planning {name}: {rec['command']}")
     log = out.parent / "plan.stderr.log"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -119,15 +120,18 @@ def _frame(ids, ts, month_only, lat, lon, cat, sev) -> pd.DataFrame:
 
 
 def _check_latlon(path: Path, line: int, lat: float, lon: float) -> None:
-    if not (-90.0 <= lat <= 90.0) or not np.isfinite(lat):
+    if not (-90.0 <= lat <= 90.0) or not math.isfinite(lat):
         raise InputError(path, f"latitude {lat} out of range", row=line, field="lat")
-    if not (-180.0 <= lon <= 180.0) or not np.isfinite(lon):
+    if not (-180.0 <= lon <= 180.0) or not math.isfinite(lon):
         raise InputError(path, f"longitude {lon} out of range", row=line, field="lon")
 
 
 def _police_uk(path: Path, header: list[str], rows) -> pd.DataFrame:
     col = {h: i for i, h in enumerate(header)}
     ids, ts, lat, lon, cat = [], [], [], [], []
+    # A file holds a few months and a dozen categories: each is parsed once, not once a row.
+    months: dict[str, np.datetime64] = {}
+    slugs: dict[str, str] = {}
     for line, row in enumerate(rows, start=2):
         if not row or all(not c.strip() for c in row):
             continue
@@ -136,11 +140,14 @@ def _police_uk(path: Path, header: list[str], rows) -> pd.DataFrame:
         la, lo = row[col["Latitude"]].strip(), row[col["Longitude"]].strip()
         if not la or not lo:
             continue  # published with no location: nothing to place
-        try:
-            month = pd.Timestamp(row[col["Month"]].strip() + "-15")
-        except ValueError:
-            raise InputError(path, f"month {row[col['Month']]!r} is not YYYY-MM",
-                             row=line, field="Month") from None
+        text = row[col["Month"]].strip()
+        month = months.get(text)
+        if month is None:
+            try:
+                month = months[text] = pd.Timestamp(text + "-15").to_datetime64()
+            except ValueError:
+                raise InputError(path, f"month {row[col['Month']]!r} is not YYYY-MM",
+                                 row=line, field="Month") from None
         try:
             fla, flo = float(la), float(lo)
         except ValueError:
@@ -150,10 +157,14 @@ def _police_uk(path: Path, header: list[str], rows) -> pd.DataFrame:
         crime_id = row[col["Crime ID"]].strip() or f"{path.stem}:{line}"
         ids.append(crime_id)
         # Month-only dates sit mid-month so recency weights are unbiased.
-        ts.append(month.to_datetime64())
+        ts.append(month)
         lat.append(fla)
         lon.append(flo)
-        cat.append(category_slug(row[col["Crime type"]]))
+        kind = row[col["Crime type"]]
+        slug = slugs.get(kind)
+        if slug is None:
+            slug = slugs[kind] = category_slug(kind)
+        cat.append(slug)
     n = len(ids)
     return _frame(ids, ts, [True] * n, lat, lon, cat, [1.0] * n)
 

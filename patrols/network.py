@@ -42,6 +42,7 @@ from shapely.geometry.base import BaseGeometry
 
 from patrols import defaults
 from patrols.errors import InputError
+from patrols.graph_cache import cached_graph
 from patrols.osm import buffered, read_osm_graph
 
 MODES = ("car", "foot")
@@ -73,8 +74,8 @@ def load_graph(path: str | Path, *, boundary: BaseGeometry | None = None,
     buffer_m
         The buffer around ``boundary`` in metres.
     cache_dir
-        Where a network built from an OSM file is cached (see
-        :func:`patrols.osm.read_osm_graph`); ``False`` turns the cache off.
+        Where the graph read is cached (:mod:`patrols.graph_cache`: beside the
+        file when that may be written); ``False`` turns the cache off.
 
     Returns
     -------
@@ -88,9 +89,12 @@ def load_graph(path: str | Path, *, boundary: BaseGeometry | None = None,
         raise InputError(path, "network file not found")
     try:
         if name.endswith(".graphml"):
-            graph = ox.load_graphml(path)
-            if boundary is not None:
-                graph = _clip(graph, boundary, buffer_m, path)
+            def build() -> nx.MultiDiGraph:
+                graph = ox.load_graphml(path)
+                return graph if boundary is None else _clip(graph, boundary, buffer_m, path)
+
+            graph = cached_graph(path, build, boundary=boundary, buffer_m=buffer_m, cache_dir=cache_dir,
+                                 kind="graphml")
         elif name.endswith(_OSM_SUFFIXES):
             graph = read_osm_graph(path, boundary=boundary, buffer_m=buffer_m, cache_dir=cache_dir)
         else:

@@ -33,17 +33,14 @@ the matching in C++, but its dense id set costs about 600 MB for modern node
 ids even for a county, so the batches are matched in numpy instead.)
 
 The built graph is cached as a pickle keyed by the file's content and the
-settings (see ``read_osm_graph``). A cache file is a pickle: only point
+settings (:mod:`patrols.graph_cache`). A cache file is a pickle: only point
 ``cache_dir`` at a folder you trust.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import re
-import tempfile
 from array import array
 from dataclasses import dataclass, field
 from importlib.metadata import version as _pkg_version
@@ -58,6 +55,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from patrols.errors import InputError
+from patrols.graph_cache import cached_graph
 
 __all__ = ["read_osm_graph", "way_networks"]
 
@@ -401,42 +399,6 @@ def _simplify(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     return graph
 
 
-def _writable(folder: Path) -> bool:
-    """Whether ``folder`` may be written. A folder without any write permission bit
-    counts as read-only even for root (who could write it), e.g. shared data."""
-    try:
-        return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
-    except OSError:
-        return False
-
-
-def _default_cache_dir(path: Path) -> Path:
-    beside = path.parent / ".patrols-cache"
-    if beside.is_dir() and _writable(beside):
-        return beside
-    if not beside.exists() and _writable(path.parent):
-        try:
-            beside.mkdir()
-            return beside
-        except OSError:
-            pass
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "patrols"
-
-
-def _cache_key(path: Path, boundary: Polygon | MultiPolygon | None, buffer_m: float) -> str:
-    with path.open("rb") as fh:
-        content = hashlib.file_digest(fh, "sha256").hexdigest()
-    shape = hashlib.sha256(boundary.wkb).hexdigest() if boundary is not None else "none"
-    settings = (
-        # without a boundary the buffer changes nothing, so it does not split the cache
-        _FORMAT_VERSION, content, shape, float(buffer_m) if boundary is not None else None,
-        _pkg_version("osmnx"),
-        tuple(ox.settings.useful_tags_way), tuple(ox.settings.useful_tags_node),
-    )
-    return hashlib.sha256(repr(settings).encode()).hexdigest()
-
-
 def read_osm_graph(
     path: str | os.PathLike[str],
     *,
@@ -487,40 +449,14 @@ def read_osm_graph(
         raise InputError(path, "OSM file not found")
     _osm_file(path)  # refuse an unknown format before hashing the file
 
-    cache_file = None
-    if cache_dir is not False:
-        folder = _default_cache_dir(path) if cache_dir in (None, True) else Path(cache_dir)
-        cache_file = folder / f"{path.name}.{_cache_key(path, boundary, buffer_m)[:32]}.graph.pickle"
-        try:
-            with cache_file.open("rb") as fh:
-                cached = pickle.load(fh)
-            if isinstance(cached, nx.MultiDiGraph):
-                return cached
-        except FileNotFoundError:
-            pass
-        except Exception:  # an unreadable, truncated or stale cache is rebuilt, never an error
-            pass
+    def build() -> nx.MultiDiGraph:
+        graph = _simplify(_build_graph(path, boundary, buffer_m))
+        nx.set_node_attributes(graph, ox.stats.count_streets_per_node(graph), name="street_count")
+        graph.graph["crs"] = "epsg:4326"
+        graph.graph["simplified"] = True
+        return graph
 
-    graph = _simplify(_build_graph(path, boundary, buffer_m))
-    nx.set_node_attributes(graph, ox.stats.count_streets_per_node(graph), name="street_count")
-    graph.graph["crs"] = "epsg:4326"
-    graph.graph["simplified"] = True
+    return cached_graph(path, build, boundary=boundary, buffer_m=buffer_m, cache_dir=cache_dir,
+                        kind="osm", version=_FORMAT_VERSION)
 
-    if cache_file is not None:
-        _write_cache(cache_file, graph)
-    return graph
-
-
-def _write_cache(cache_file: Path, graph: nx.MultiDiGraph) -> None:
-    """Pickle ``graph`` to ``cache_file`` atomically; a cache that cannot be written is skipped."""
-    tmp = None
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache_file.parent, suffix=".tmp", delete=False) as fh:
-            tmp = fh.name
-            pickle.dump(graph, fh, protocol=5)
-        os.replace(tmp, cache_file)
-    except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 

@@ -100,6 +100,8 @@ class AreaRun:
     reason: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     tasks: int = 0
+    worker_s: float = 0.0
+    """Seconds its tasks computed on workers (retries included)."""
 
 
 # ------------------------------------------------------------------ the tasks (run on workers)
@@ -249,6 +251,15 @@ def _reason(exc: BaseException) -> str:
     return f"{name}: {first}"[:500]
 
 
+def _count_worker_seconds(records: list[dict[str, Any]], runs_by_key: dict[Any, AreaRun]) -> None:
+    """Add each task's compute time (Dask's task stream) to its area's ``worker_s``."""
+    for record in records:
+        run = runs_by_key.get(record.get("key"))
+        if run is not None:
+            run.worker_s += sum(s["stop"] - s["start"] for s in record.get("startstops", ())
+                                if s.get("action") == "compute")
+
+
 def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, seed: int = 0,
               time_limit_s: float | None = None, scheduler: str | None = None, workers: int | None = None,
               progress: ProgressBar | None = None, client: Any = None,
@@ -282,7 +293,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     dict
         The index (also written as ``index.json``).
     """
-    from distributed import as_completed
+    from distributed import as_completed, get_task_stream
 
     from patrols.area import load_area
     from patrols.outputs.bundle import BUNDLE_PARTS, write_file, write_folder
@@ -311,70 +322,73 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     own = client is None
     client = client or make_client(scheduler, workers)
     try:
-        n_workers = len(client.scheduler_info().get("workers", {}))
-        futures: dict[Any, tuple[AreaRun, str]] = {}
-        for run in runs:
-            if run.status == "failed":
-                continue
-            # The largest areas first: their preparation and days are the run's critical path. A plan
-            # and its bundle go before any solving as soon as they can (they end an area).
-            weight = sizes[run.area_path]
-            prep = client.submit(prepare_task, run.area_path, week, seed, time_limit_s, pure=False,
-                                 priority=weight)
-            days = [client.submit(day_task, prep, d, pure=False, priority=weight) for d in range(DAYS)]
-            solved = [client.submit(solve_task, d, pure=False, priority=weight) for d in days]
-            run.tasks = TASKS_PER_AREA
-            futures[prep] = (run, "prepare")
-            futures.update({f: (run, "task") for f in [*days, *solved]})
-            pending[run.area_path] = (prep, solved)
-        bar = progress or ProgressBar(len(runs), sum(r.tasks for r in runs), enabled=False)
-        bar.update(areas=sum(1 for r in runs if r.status == "failed"),
-                   failed=sum(1 for r in runs if r.status == "failed"))
-        running = as_completed(list(futures))
-        for fut in running:
-            run, role = futures[fut]
-            if run.status == "failed":
+        # What each task computed, on which worker: the run's worker-seconds beside its wall time.
+        with get_task_stream(client) as stream:
+            n_workers = len(client.scheduler_info().get("workers", {}))
+            futures: dict[Any, tuple[AreaRun, str]] = {}
+            for run in runs:
+                if run.status == "failed":
+                    continue
+                # The largest areas first: their preparation and days are the run's critical path. A plan
+                # and its bundle go before any solving as soon as they can (they end an area).
+                weight = sizes[run.area_path]
+                prep = client.submit(prepare_task, run.area_path, week, seed, time_limit_s, pure=False,
+                                     priority=weight)
+                days = [client.submit(day_task, prep, d, pure=False, priority=weight) for d in range(DAYS)]
+                solved = [client.submit(solve_task, d, pure=False, priority=weight) for d in days]
+                run.tasks = TASKS_PER_AREA
+                futures[prep] = (run, "prepare")
+                futures.update({f: (run, "task") for f in [*days, *solved]})
+                pending[run.area_path] = (prep, solved)
+            bar = progress or ProgressBar(len(runs), sum(r.tasks for r in runs), enabled=False)
+            bar.update(areas=sum(1 for r in runs if r.status == "failed"),
+                       failed=sum(1 for r in runs if r.status == "failed"))
+            running = as_completed(list(futures))
+            for fut in running:
+                run, role = futures[fut]
+                if run.status == "failed":
+                    bar.update(tasks=1)
+                    continue
+                if fut.status == "error":
+                    run.status, run.reason = "failed", _reason(fut.exception())
+                    # The area's other tasks are dropped: their results are not wanted.
+                    client.cancel([f for f, (r, _) in futures.items() if r is run and not f.done()])
+                    bar.update(tasks=1, areas=1, failed=1)
+                    if on_area:
+                        on_area(run)
+                    continue
+                if fut.status == "cancelled":
+                    bar.update(tasks=1)
+                    continue
                 bar.update(tasks=1)
-                continue
-            if fut.status == "error":
-                run.status, run.reason = "failed", _reason(fut.exception())
-                # The area's other tasks are dropped: their results are not wanted.
-                client.cancel([f for f, (r, _) in futures.items() if r is run and not f.done()])
-                bar.update(tasks=1, areas=1, failed=1)
-                if on_area:
-                    on_area(run)
-                continue
-            if fut.status == "cancelled":
-                bar.update(tasks=1)
-                continue
-            bar.update(tasks=1)
-            if role == "prepare":
-                # The plan is made where the area was prepared (its network is loaded there), then
-                # the bundle's two halves side by side: the last area's tail is as short as it can be.
-                prep, solved = pending[run.area_path]
-                where = list(client.who_has([prep]).get(prep.key, ()))
-                plan = client.submit(finish_task, prep, *solved, pure=False, priority=1_000_000,
-                                     workers=where or None, allow_other_workers=True)
-                halves = [client.submit(files_task, plan, part, tiles[run.area_path], pure=False,
-                                          priority=1_000_000)
-                          for part in BUNDLE_PARTS]
-                summary = client.submit(summary_task, plan, pure=False, priority=1_000_000)
-                futures[plan] = (run, "task")
-                futures.update({f: (run, "files") for f in [*halves, summary]})
-                parts[run.area_path] = [*halves, summary]
-                for f in (plan, *halves, summary):
-                    running.add(f)
-            if role == "files" and all(f.status == "finished" for f in parts[run.area_path]):
-                *halves, summary = parts[run.area_path]
-                files: dict[str, str | bytes] = {}
-                for half in halves:
-                    files.update(half.result())
-                write_folder(files, out / run.folder)
-                run.status, run.summary = "done", summary.result()
-                bar.update(areas=1)
-                if on_area:
-                    on_area(run)
-        bar.close()
+                if role == "prepare":
+                    # The plan is made where the area was prepared (its network is loaded there), then
+                    # the bundle's two halves side by side: the last area's tail is as short as it can be.
+                    prep, solved = pending[run.area_path]
+                    where = list(client.who_has([prep]).get(prep.key, ()))
+                    plan = client.submit(finish_task, prep, *solved, pure=False, priority=1_000_000,
+                                         workers=where or None, allow_other_workers=True)
+                    halves = [client.submit(files_task, plan, part, tiles[run.area_path], pure=False,
+                                              priority=1_000_000)
+                              for part in BUNDLE_PARTS]
+                    summary = client.submit(summary_task, plan, pure=False, priority=1_000_000)
+                    futures[plan] = (run, "task")
+                    futures.update({f: (run, "files") for f in [*halves, summary]})
+                    parts[run.area_path] = [*halves, summary]
+                    for f in (plan, *halves, summary):
+                        running.add(f)
+                if role == "files" and all(f.status == "finished" for f in parts[run.area_path]):
+                    *halves, summary = parts[run.area_path]
+                    files: dict[str, str | bytes] = {}
+                    for half in halves:
+                        files.update(half.result())
+                    write_folder(files, out / run.folder)
+                    run.status, run.summary = "done", summary.result()
+                    bar.update(areas=1)
+                    if on_area:
+                        on_area(run)
+            bar.close()
+        _count_worker_seconds(stream.data, {f.key: run for f, (run, _) in futures.items()})
     finally:
         if own:
             cluster = getattr(client, "cluster", None)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
 
+from patrols import graph_cache
 from patrols.errors import InputError
-from patrols.network import load_graph
+from patrols.network import Network, load_graph
+
+WESTMINSTER_GRAPHML = Path(__file__).resolve().parents[1] / "data/westminster/westminster_drive_osmnx.graphml"
 
 
 def test_loads_graphml_and_osm_xml(westminster_network, leeds_network):
@@ -15,6 +20,35 @@ def test_loads_graphml_and_osm_xml(westminster_network, leeds_network):
     assert len(westminster_network.node_ids) > 3000
     assert len(leeds_network.node_ids) > 100
     assert westminster_network.crs.to_epsg() == 32630
+
+
+def test_graphml_read_once_then_from_the_cache_beside_it(tmp_path, monkeypatch):
+    src = tmp_path / "area" / "streets.graphml"
+    src.parent.mkdir()
+    src.write_bytes(WESTMINSTER_GRAPHML.read_bytes())
+    monkeypatch.setenv("PATROLS_GRAPH_CACHE", "off")
+    plain = load_graph(src)
+    assert not (src.parent / ".patrols-cache").exists()
+    monkeypatch.delenv("PATROLS_GRAPH_CACHE")
+    cold = load_graph(src)
+    (cached,) = (src.parent / ".patrols-cache").glob("streets.graphml.*.graph.pickle")
+    warm = load_graph(src)
+    assert warm is not cold
+    # The very graph the file gives: nodes, edges, attributes and their order.
+    for a in (cold, warm):
+        assert list(a.nodes(data=True)) == list(plain.nodes(data=True))
+        assert list(a.edges(keys=True, data=True)) == list(plain.edges(keys=True, data=True))
+        assert a.graph == plain.graph
+    net_plain, net_warm = Network(plain), Network(warm)
+    assert np.array_equal(net_plain.node_ids, net_warm.node_ids)
+    assert np.array_equal(net_plain.edge_car_time, net_warm.edge_car_time)
+    # What reads the file is part of the key, and an edited file is read again.
+    assert graph_cache.cache_key(src, None, 0.0, "graphml") != graph_cache.cache_key(src, None, 0.0, "osm")
+    cached.write_bytes(b"not a pickle")  # a broken cache is read again, not an error
+    assert load_graph(src).number_of_edges() == plain.number_of_edges()
+    src.write_bytes(src.read_bytes().replace(b"</graphml>", b"</graphml>\n"))
+    load_graph(src)
+    assert len(list((src.parent / ".patrols-cache").glob("*.pickle"))) == 2
 
 
 def test_unknown_and_missing_network_files_are_refused(tmp_path):

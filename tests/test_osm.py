@@ -16,7 +16,7 @@ import pytest
 import shapely
 from osmnx.simplification import _is_endpoint
 
-from patrols import osm
+from patrols import graph_cache, osm
 from patrols.errors import InputError
 from patrols.osm import read_osm_graph, way_networks
 
@@ -249,14 +249,14 @@ def test_cache_hit_is_fast_and_the_same_graph(tmp_path):
     other = read_osm_graph(RUTLAND, boundary=OAKHAM, buffer_m=100.0, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.pickle"))) == 2, "buffer_m is part of the cache key"
     assert len(other) < len(cold)
-    assert osm._cache_key(RUTLAND, OAKHAM, 500.0) != osm._cache_key(RUTLAND, OAKHAM, 100.0)
-    assert osm._cache_key(RUTLAND, OAKHAM, 500.0) != osm._cache_key(RUTLAND, None, 500.0)
+    assert graph_cache.cache_key(RUTLAND, OAKHAM, 500.0) != graph_cache.cache_key(RUTLAND, OAKHAM, 100.0)
+    assert graph_cache.cache_key(RUTLAND, OAKHAM, 500.0) != graph_cache.cache_key(RUTLAND, None, 500.0)
 
 
 def test_default_cache_dir_avoids_read_only_data(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    if not osm._writable(RUTLAND.parent):  # shared data has no write bits (even for root)
-        assert osm._default_cache_dir(RUTLAND) == tmp_path / "patrols"
+    if not graph_cache.writable(RUTLAND.parent):  # shared data has no write bits (even for root)
+        assert graph_cache.default_cache_dir(RUTLAND) == tmp_path / "patrols"
         assert not (RUTLAND.parent / ".patrols-cache").exists()
 
 

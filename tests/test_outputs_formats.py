@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from patrols.outputs import assets
-from patrols.outputs.briefing import briefing_name, briefings
+from patrols.outputs.briefing import StreetBoxes, briefing_name, briefings
 from patrols.outputs.bundle import BUNDLE_FILES, write_bundle
 from patrols.outputs.geojson import plan_geojson
 from patrols.outputs.gpx import EXT_NS, GPX_NS, plan_gpx_text
@@ -199,6 +199,22 @@ def test_briefings_one_page_per_unit_shift_with_map_and_times(plan: Plan) -> Non
         assert "<script" not in page
         assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert "OFFICIAL-SENSITIVE" in page
+
+
+def test_street_background_written_as_point_by_point_formatting_writes_it(plan: Plan) -> None:
+    # The background is projected and formatted with numpy; it must read exactly as the plain
+    # ``f"{x:.0f},{y:.0f}"`` of each point, "-0" (a point just outside the frame) included.
+    streets = [[(0.0, 0.0), (0.00049, 0.001), (-0.00049, 0.0)], [(0.5, 0.5)],
+               [(0.001, -0.002), (0.0015, 0.0025)]]
+    boxes = StreetBoxes(replace(plan, streets=streets))
+    x0, kx, west, y0, scale, north = 0.25, 0.62, 0.0, -0.3, 1000.0, 0.0
+    index = boxes.within(-1, -1, 1, 1)
+    assert index.tolist() == [0, 1]  # the one-point street is not drawn
+    expect = "".join("M" + "L".join(f"{x0 + (x - west) * kx * scale:.0f},{y0 + (north - y) * scale:.0f}"
+                                    for x, y in line) for line in (streets[0], streets[2]))
+    assert "-0," in expect and ",-0" in expect
+    assert boxes.path_d(index, x0, kx, west, y0, scale, north) == expect
+    assert boxes.path_d(index[:0], x0, kx, west, y0, scale, north) == ""
 
 
 def test_bundle_holds_every_output(plan: Plan, tmp_path: Path) -> None:

@@ -71,6 +71,11 @@ def test_areas_as_tasks_give_the_bundles_patrols_plan_gives(client, tmp_path, de
     assert on_disk == index
     assert west["unit_shifts"] == len(plan.routes)
     assert index["totals"]["unit_shifts"] == west["unit_shifts"] + leeds["unit_shifts"]
+    # Worker-seconds: every planned area's tasks computed for a while; none for the bad one; their
+    # sum is the run's, and two workers cannot have computed for more than twice the wall time.
+    assert west["worker_s"] > leeds["worker_s"] > 0 and failed["worker_s"] == 0
+    assert index["worker_s"] == pytest.approx(west["worker_s"] + leeds["worker_s"], abs=0.02)
+    assert 0 < index["worker_share"] <= 1
     page = (tmp_path / "out" / "index.html").read_text()
     assert 'href="city-of-westminster/map.html"' in page and "file not found" in page
     assert not re.search(r"(src|href)=\"https?:", page)

@@ -42,10 +42,11 @@ def index_json(runs: list, week: date, seed: int, time_limit_s: float | None, sc
                workers: int, wall_s: float) -> dict[str, Any]:
     """The run's index: each area (``AreaRun``) with its figures or its reason, and the totals."""
     areas = []
+    worker_s = sum(run.worker_s for run in runs)
     totals: dict[str, float] = dict.fromkeys(_SUMMED, 0)
     for run in runs:
         row: dict[str, Any] = {"name": run.name, "area_toml": run.area_path, "folder": run.folder,
-                               "status": run.status}
+                               "status": run.status, "worker_s": round(run.worker_s, 2)}
         if run.status == "done":
             figures = headline(run.summary)
             row.update(figures)
@@ -58,6 +59,9 @@ def index_json(runs: list, week: date, seed: int, time_limit_s: float | None, sc
     return {
         "schema": SCHEMA, "week_start": week.isoformat(), "seed": seed, "time_limit_s": time_limit_s,
         "scheduler": scheduler, "workers": workers, "wall_s": round(wall_s, 2),
+        # Seconds the areas' tasks computed on the workers, and their share of workers x wall time.
+        "worker_s": round(worker_s, 2),
+        "worker_share": round(worker_s / (workers * wall_s), 3) if workers and wall_s > 0 else 0.0,
         "areas_planned": sum(1 for r in runs if r.status == "done"),
         "areas_failed": sum(1 for r in runs if r.status != "done"),
         "totals": totals, "areas": areas,
