@@ -125,6 +125,7 @@ def main() -> None:
     times: dict[str, list[float]] = {label: [] for label in LABELS}
     steal: dict[str, list[float]] = {label: [] for label in LABELS}
     work: dict[str, list[float]] = {label: [] for label in LABELS}
+    share: dict[str, list[float]] = {label: [] for label in LABELS}
     first: dict[str, bytes] = {}
     identical = True
     index = {}
@@ -155,6 +156,7 @@ def main() -> None:
             times[label].append(seconds)
             steal[label].append(cpu_steal() - stolen)
             work[label].append(index["worker_s"])
+            share[label].append(index["worker_share"])
             for area in index["areas"]:
                 data = (out / area["folder"] / "plan.geojson").read_bytes()
                 identical &= first.setdefault(area["folder"], data) == data
@@ -184,7 +186,10 @@ def main() -> None:
           f"{', '.join(f'{s:.1f} s' for s in steal[label])} |" for label, v in times.items()),
         "",
         f"The same tasks took {inflation:.2f}x the worker-seconds on two local workers as on one "
-        "(median over the repeats): what the two cores of this VM lose to each other.",
+        "(median over the repeats): what the two cores of this VM lose to each other. The workers "
+        "computed for this share of workers x the wall time inside the command (from reading the areas, "
+        "cluster start and close included, to the index; `worker_share` in `index.json`): "
+        + "; ".join(f"{label} {statistics.median(share[label]):.2f}" for label in LABELS) + ".",
         "",
         f"This VM's own two-core scaling (a fixed loop, two copies at once against one) before each "
         f"repeat: {', '.join(f'{m:.2f}' for m in machine)}.",

@@ -260,6 +260,23 @@ def _count_worker_seconds(records: list[dict[str, Any]], runs_by_key: dict[Any, 
                                 if s.get("action") == "compute")
 
 
+def _submit_end(client: Any, prep: Any, solved: list[Any], tile_url: str | None) -> list[Any]:
+    """An area's end, once it is prepared: its plan, the two halves of its bundle and its summary.
+
+    The plan is made where the area was prepared (its network is loaded there),
+    then the bundle's halves side by side; all go before any solving, so the last
+    area's tail is as short as it can be.
+    """
+    from patrols.outputs.bundle import BUNDLE_PARTS
+
+    where = list(client.who_has([prep]).get(prep.key, ()))
+    plan = client.submit(finish_task, prep, *solved, pure=False, priority=1_000_000,
+                         workers=where or None, allow_other_workers=True)
+    halves = [client.submit(files_task, plan, part, tile_url, pure=False, priority=1_000_000)
+              for part in BUNDLE_PARTS]
+    return [plan, *halves, client.submit(summary_task, plan, pure=False, priority=1_000_000)]
+
+
 def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, seed: int = 0,
               time_limit_s: float | None = None, scheduler: str | None = None, workers: int | None = None,
               progress: ProgressBar | None = None, client: Any = None,
@@ -296,7 +313,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     from distributed import as_completed, get_task_stream
 
     from patrols.area import load_area
-    from patrols.outputs.bundle import BUNDLE_PARTS, write_file, write_folder
+    from patrols.outputs.bundle import write_file, write_folder
     from patrols.outputs.many_index import index_html, index_json
 
     began = time.perf_counter()
@@ -362,20 +379,11 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                     continue
                 bar.update(tasks=1)
                 if role == "prepare":
-                    # The plan is made where the area was prepared (its network is loaded there), then
-                    # the bundle's two halves side by side: the last area's tail is as short as it can be.
-                    prep, solved = pending[run.area_path]
-                    where = list(client.who_has([prep]).get(prep.key, ()))
-                    plan = client.submit(finish_task, prep, *solved, pure=False, priority=1_000_000,
-                                         workers=where or None, allow_other_workers=True)
-                    halves = [client.submit(files_task, plan, part, tiles[run.area_path], pure=False,
-                                              priority=1_000_000)
-                              for part in BUNDLE_PARTS]
-                    summary = client.submit(summary_task, plan, pure=False, priority=1_000_000)
+                    plan, *ends = _submit_end(client, *pending[run.area_path], tiles[run.area_path])
                     futures[plan] = (run, "task")
-                    futures.update({f: (run, "files") for f in [*halves, summary]})
-                    parts[run.area_path] = [*halves, summary]
-                    for f in (plan, *halves, summary):
+                    futures.update({f: (run, "files") for f in ends})
+                    parts[run.area_path] = ends
+                    for f in (plan, *ends):
                         running.add(f)
                 if role == "files" and all(f.status == "finished" for f in parts[run.area_path]):
                     *halves, summary = parts[run.area_path]
