@@ -113,7 +113,7 @@ def test_a_killed_worker_costs_a_retry_not_a_result(tmp_path, leeds_alone):
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline and not killed:
                     for addr, keys in c.processing().items():
-                        running = any(str(k).startswith(("solve_task", "prepare_task")) for k in keys)
+                        running = any(str(k).startswith(("solve-", "prepare-")) for k in keys)
                         if running and addr in pids:
                             os.kill(pids[addr], signal.SIGKILL)
                             killed.append(pids[addr])
