@@ -7,10 +7,16 @@ run on this machine, interleaved ``--repeat`` times:
 
 - ``--workers 1``: a LocalCluster of one single-threaded worker process;
 - ``--workers 2``: a LocalCluster of two;
-- ``--scheduler``: a ``dask scheduler`` and two ``dask worker --nthreads 1``
-  processes started beforehand on loopback (their start is not timed: a cluster
-  outlives the runs it serves), a fresh pair for each repeat so no worker starts
-  with an area's inputs already loaded.
+- ``--scheduler``: a ``dask scheduler`` and two ``dask worker --nthreads 1
+  --preload patrols.plan_many`` processes started beforehand on loopback (their
+  start is not timed: a cluster outlives the runs it serves), a fresh pair for
+  each repeat so no worker starts with an area's inputs already loaded.
+
+Before each repeat it measures what the VM itself gives a second process on the
+solver's work: one day of the demo solved twice by one process against once
+each by two at once. And since the VM's cores slow each other by a varying
+amount, it reports beside each ratio the one the run would have had, had its
+tasks cost two workers the worker-seconds they cost one: plan-many's own scaling.
 
 Each repeat runs the three back to back (forwards, then backwards in the next
 repeat) and gives its own ratio, one worker's wall time over two's; the figure
@@ -69,7 +75,7 @@ class Cluster:
         for _ in range(n):
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1", "--nworkers", "1",
-                 "--no-dashboard", "--host", "127.0.0.1"],
+                 "--no-dashboard", "--host", "127.0.0.1", "--preload", "patrols.plan_many"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO))
         from distributed import Client
 
@@ -96,24 +102,41 @@ def cpu_steal() -> float:
 
 
 LABELS = ("1 worker", "2 workers", "2 dask workers")
-# A fixed pure-Python loop: what this VM gives one process, and two at once, at the moment.
-_SPIN = "x = 0\nfor i in range(20_000_000):\n    x += i * i % 7\n"
+# One day of the demo's week solved in a fresh process, ``sys.argv[2]`` times in a row: the solver's own work.
+_SOLVE = ("import pickle, sys, time\nfrom patrols.planning import solve_day\n"
+          "args = pickle.loads(open(sys.argv[1], 'rb').read())\nbegan = time.perf_counter()\n"
+          "for _ in range(int(sys.argv[2])):\n    solve_day(*args)\nprint(time.perf_counter() - began)\n")
 
 
-def machine_scaling() -> float:
-    """How much faster two copies of a fixed CPU-bound loop finish than two in a row, now (2.0 at best).
+def day_problem(work: Path) -> Path:
+    """The demo's first day's problems, pickled once (what a ``solve`` task of plan-many gets)."""
+    path = work / "westminster-day0.pickle"
+    if not path.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-c", "import pickle, sys\nfrom datetime import date\n"
+                        "from patrols.inputs import load_area_data\n"
+                        "from patrols.planning import day_args, prepare_week\n"
+                        "d = load_area_data(sys.argv[1])\n"
+                        "w = prepare_week(d.area, d.network, d.incidents, date.fromisoformat(sys.argv[2]),\n"
+                        "                 seed=0, tension=d.tension, events=d.events)\n"
+                        "open(sys.argv[3], 'wb').write(pickle.dumps(day_args(w, d.area.settings, 0)))\n",
+                        str(AREAS[0]), WEEK, str(path)], check=True, cwd=REPO)
+    return path
 
-    The VM's second core is not always a whole one (other guests share the host):
-    this is the most any two-worker run could gain at the moment it is measured.
+
+def machine_scaling(problem: Path) -> float:
+    """How much faster two processes each solving the same day finish than one process solving it twice,
+    now (2.0 at best).
+
+    The VM's second core is not always a whole one (other guests share the host, and two solvers
+    share caches): this is the most any two-worker run could gain at the moment it is measured.
     """
     def wall(copies: int) -> float:
-        began = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(copies)]
-        for p in procs:
-            p.wait()
-        return time.perf_counter() - began
+        procs = [subprocess.Popen([sys.executable, "-c", _SOLVE, str(problem), str(3 - copies)],
+                                  stdout=subprocess.PIPE, text=True, cwd=REPO) for _ in range(copies)]
+        return max(float(p.communicate()[0].split()[-1]) for p in procs)
 
-    return 2 * wall(1) / wall(2)
+    return wall(1) / wall(2)
 
 
 def main() -> None:
@@ -136,8 +159,9 @@ def main() -> None:
                     "from patrols.inputs import load_network\n"
                     "for p in sys.argv[1:]:\n    load_network(load_area(p))\n", *map(str, AREAS)],
                    check=True, cwd=REPO)
+    problem = day_problem(args.work)
     for k in range(args.repeat):
-        machine.append(machine_scaling())
+        machine.append(machine_scaling(problem))
         # Each repeat runs the three back to back, in turn forwards and backwards, so a drift in the
         # machine's speed falls on all three alike; each repeat gives its own ratios.
         for label in (LABELS if k % 2 == 0 else LABELS[::-1]):
@@ -166,6 +190,7 @@ def main() -> None:
     pairs_ext = [t1 / t2 for t1, t2 in zip(times["1 worker"], times["2 dask workers"], strict=True)]
     ratio, ratio_ext = statistics.median(pairs), statistics.median(pairs_ext)
     inflation = statistics.median(work["2 workers"]) / statistics.median(work["1 worker"])
+    own = [r * w2 / w1 for r, w1, w2 in zip(pairs, work["1 worker"], work["2 workers"], strict=True)]
     lines = [
         "# Scale-out: one Dask worker against two (issue 16)",
         "",
@@ -191,8 +216,11 @@ def main() -> None:
         "cluster start and close included, to the index; `worker_share` in `index.json`): "
         + "; ".join(f"{label} {statistics.median(share[label]):.2f}" for label in LABELS) + ".",
         "",
-        f"This VM's own two-core scaling (a fixed loop, two copies at once against one) before each "
-        f"repeat: {', '.join(f'{m:.2f}' for m in machine)}.",
+        f"This VM's own two-core scaling on the solver's work (one day of the demo solved by two processes "
+        f"at once against twice by one) before each repeat: {', '.join(f'{m:.2f}' for m in machine)}. "
+        "The scaling of plan-many itself, were the tasks to cost two workers what they cost one (each "
+        "repeat's ratio times its worker-seconds on two over those on one): "
+        f"{', '.join(f'{r:.2f}' for r in own)} (median {statistics.median(own):.2f}x).",
         "",
         f"Each repeat's one worker over its two workers: {', '.join(f'{r:.2f}' for r in pairs)}; over its "
         f"two `dask worker`s: {', '.join(f'{r:.2f}' for r in pairs_ext)}.",

@@ -196,6 +196,24 @@ WORKER_MODULES = ("distributed", "patrols.inputs", "patrols.planning", "patrols.
                   "patrols.outputs.summary")
 
 
+# Dask settings of the local cluster's workers. Its statistical profiler samples each worker's stack a hundred
+# times a second (for a dashboard this cluster does not have), and its monitors poll every process's memory
+# ten times a second; on two cores, paired runs of the three test areas took 3-5% less wall time and
+# 5-10% fewer worker-seconds without the one and with the others every second or two.
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False,
+                 "distributed.worker.memory.monitor-interval": "1s",
+                 "distributed.admin.system-monitor.interval": "2s"}
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook: ``dask worker --preload patrols.plan_many`` imports :data:`WORKER_MODULES` as
+    the worker starts, so its first task does not wait for them (a cluster outlives its runs)."""
+    import importlib
+
+    for name in WORKER_MODULES:
+        importlib.import_module(name)
+
+
 def _forkserver_settings() -> dict[str, Any]:
     """Dask settings that fork the local workers from a server that has imported :data:`WORKER_MODULES`,
     and that server started (it imports them while this process goes on); ``{}`` where the
@@ -227,7 +245,7 @@ def local_cluster(workers: int | None = None):
     from distributed import LocalCluster
 
     settings: dict[str, Any] = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                                **_forkserver_settings()}
+                                **QUIET_WORKERS, **_forkserver_settings()}
     with dask.config.set(settings):
         return LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
                             host="127.0.0.1", scheduler_port=0, dashboard_address=None,

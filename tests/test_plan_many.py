@@ -45,6 +45,17 @@ def leeds_alone(tmp_path_factory):
     return out
 
 
+def test_local_workers_start_ready_and_quiet(client):
+    """Forked from a server that imported the tasks' modules; no profiler, slow monitors."""
+    import dask
+
+    def state() -> tuple:
+        return ("patrols.planning" in sys.modules, dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.worker.memory.monitor-interval"))
+
+    assert set(client.run(state).values()) == {(True, False, "1s")}
+
+
 def test_areas_as_tasks_give_the_bundles_patrols_plan_gives(client, tmp_path, demo_week, leeds_alone):
     bad = tmp_path / "bad" / "area.toml"
     bad.parent.mkdir()
@@ -151,11 +162,14 @@ def test_plan_many_on_a_scheduler_and_workers_started_apart(tmp_path, leeds_alon
         assert address.startswith("tcp://127.0.0.1:")
         for k in range(2):
             procs.append(_start(["worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                                 "--host", "127.0.0.1"], tmp_path / f"worker{k}.log"))
+                                 "--host", "127.0.0.1", "--preload", "patrols.plan_many"],
+                                tmp_path / f"worker{k}.log"))
         from distributed import Client
 
         with Client(address, timeout="30s") as c:
             c.wait_for_workers(2, timeout=60)
+            # `--preload patrols.plan_many` imported the tasks' modules as the workers started.
+            assert all(c.run(lambda: "patrols.planning" in sys.modules).values())
         out = tmp_path / "out"
         run = subprocess.run([sys.executable, "-m", "patrols.cli", "plan-many", "--areas", str(LEEDS_AREA),
                               "--week", WEEK.isoformat(), "--out", str(out), "--time-limit", str(LIMIT),
