@@ -1,13 +1,15 @@
 """Loading everything an area names, at the edge, into plain objects for the core.
 
-One loader for the command line and the service: the service passes a cache so
-the network and incidents of an area are read once per worker and again only
-when their files change.
+One loader for the command line, the service and ``patrols plan-many``: the
+service's and plan-many's workers pass :data:`WORKER_INPUTS`, so the network and
+incidents of an area are read once per worker process and again only when their
+files change.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,31 @@ from patrols.errors import InputError
 from patrols.incidents import read_all
 from patrols.network import Network, load_graph
 from patrols.tension import PlannedEvent, TensionArea, read_events, read_tension
+
+
+class RecentInputs(OrderedDict):
+    """Loaded networks and incidents (:func:`load_area_data`'s cache), the ``size`` most recently
+    used kept: a worker serving hundreds of areas keeps a few in memory."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+# Per worker process (the service's jobs and plan-many's tasks alike): networks and incidents by file and
+# modification time, for a few areas at once.
+WORKER_INPUTS = RecentInputs(size=8)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ import os
 import re
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,30 +46,6 @@ from typing import Any
 
 from patrols.errors import PatrolsError
 
-
-class RecentInputs(OrderedDict):
-    """A worker's loaded networks and incidents (:func:`patrols.inputs.load_area_data`'s cache), the
-    ``size`` most recently used kept: a worker serving hundreds of areas keeps a few in memory."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def __getitem__(self, key: Any) -> Any:
-        value = super().__getitem__(key)
-        self.move_to_end(key)
-        return value
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
-# Per worker process: networks and incidents by file and modification time, for a few areas at once
-# (an area's tasks mostly run where its first ran: Dask keeps them beside their inputs).
-_INPUTS = RecentInputs(size=8)
 # How many times a task may lose its worker before its area fails: "retried once".
 ALLOWED_FAILURES = 1
 DAYS = 7
@@ -114,10 +89,11 @@ class AreaRun:
 # ------------------------------------------------------------------ the tasks (run on workers)
 def prepare_task(area_path: str, week: date, seed: int, time_limit_s: float | None) -> Prepared:
     """Read an area and prepare its week (a worker task)."""
-    from patrols.inputs import load_area_data
+    from patrols.inputs import WORKER_INPUTS, load_area_data
     from patrols.planning import prepare_week
 
-    data = load_area_data(area_path, cache=_INPUTS)
+    # An area's tasks mostly run where its first ran: Dask keeps them beside their inputs.
+    data = load_area_data(area_path, cache=WORKER_INPUTS)
     prepared = prepare_week(data.area, data.network, data.incidents, week, seed=seed,
                             time_limit_s=time_limit_s, tension=data.tension, events=data.events)
     return Prepared(area_path, data.area.name, prepared, data.area.settings)
@@ -141,10 +117,10 @@ def solve_task(args: tuple | None) -> list | None:
 
 def finish_task(prepared: Prepared, *days: list | None) -> Any:
     """The area's plan from its solved days (a worker task): :class:`patrols.plan.Plan`."""
-    from patrols.inputs import load_area_data
+    from patrols.inputs import WORKER_INPUTS, load_area_data
     from patrols.planning import finish_week
 
-    data = load_area_data(prepared.area_path, cache=_INPUTS, incidents=False)
+    data = load_area_data(prepared.area_path, cache=WORKER_INPUTS, incidents=False)
     results = [d for d in days if d is not None]
     return finish_week(data.area, data.network, prepared.week, results, workers=1,
                        solve_wall_s=sum(r.seconds for day in results for r in day))

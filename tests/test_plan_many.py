@@ -224,7 +224,7 @@ def test_folder_names_are_safe_and_unique():
 
 
 def test_a_worker_keeps_the_most_recent_areas_inputs_only():
-    from patrols.plan_many import RecentInputs
+    from patrols.inputs import RecentInputs
 
     cache = RecentInputs(2)
     cache["net-a"], cache["net-b"] = "A", "B"

@@ -213,8 +213,6 @@ def write_plan_bundles(plan: Plan, network: Network, out_dir: str | Path, redact
     return summarize(full), summarize(seen)
 
 
-# Per worker process: loaded networks and incidents, keyed by file and modification time.
-_INPUTS: dict[Any, Any] = {}
 _STORES: dict[str, Store] = {}
 
 
@@ -238,11 +236,11 @@ def make_plan(job: PlanJob) -> Summaries:
         raise PatrolsError("the service stopped before the plan started")
     if not _start_job(store, job.plan_id):
         raise PatrolsError("the plan was deleted before it started")
-    from patrols.inputs import load_area_data
+    from patrols.inputs import WORKER_INPUTS, load_area_data
 
     # The network and incidents are read once per worker (until their files change);
     # the small files each time, so an analyst's edits are seen. A re-plan reads no incidents.
-    data = load_area_data(job.area_path, cache=_INPUTS, incidents=job.parent_id is None)
+    data = load_area_data(job.area_path, cache=WORKER_INPUTS, incidents=job.parent_id is None)
     reuse = None
     if job.parent_id is not None:
         plan, reuse = replan(job, data)
