@@ -211,9 +211,9 @@ def local_cluster(workers: int | None = None):
 
     Where the platform has it, the workers are forked from a server process that has imported
     :data:`WORKER_MODULES` once (multiprocessing's ``forkserver``), rather than each importing them
-    anew: on two cores that saves one core about 3 s at the start of every run, and a worker that
-    replaces a lost one starts ready. :func:`plan_many` starts that server before it reads the
-    areas, so the imports overlap its own.
+    anew: on two cores that saves one core about 3 s at the start of every run. :func:`plan_many`
+    starts that server before it reads the areas, so the imports overlap its own. (A worker that
+    replaces a lost one is started the usual way, by a fresh interpreter.)
     """
     import logging
 
@@ -294,7 +294,7 @@ def task_key(role: str, folder: str, part: str = "") -> str:
     """A task's key: its role and area, so the task stream and the dashboard show what it is, and the
     scheduler learns each area's task durations apart (Dask groups durations by this prefix).
 
-    >>> task_key("solve", "leeds-campus", "d3")[:24]
+    >>> task_key("solve", "leeds-campus", "d3")[:22]
     'solve-leeds-campus-d3-'
     """
     import uuid
@@ -311,8 +311,9 @@ def _submit_end(client: Any, prep: Any, solved: list[Any], tile_url: str | None,
     area's tail is as short as it can be; of two areas' ends the larger's goes first (it is the one
     the run waits for: its last day is the last long task).
     """
-    priority = END_PRIORITY + weight
     from patrols.outputs.bundle import BUNDLE_PARTS
+
+    priority = END_PRIORITY + weight
 
     where = list(client.who_has([prep]).get(prep.key, ()))
     plan = client.submit(finish_task, prep, *solved, key=task_key("plan", folder), priority=priority,
