@@ -212,8 +212,9 @@ def local_cluster(workers: int | None = None):
     Where the platform has it, the workers are forked from a server process that has imported
     :data:`WORKER_MODULES` once (multiprocessing's ``forkserver``), rather than each importing them
     anew: on two cores that saves one core about 3 s at the start of every run. :func:`plan_many`
-    starts that server before it reads the areas, so the imports overlap its own. (A worker that
-    replaces a lost one is started the usual way, by a fresh interpreter.)
+    starts that server before it reads the areas, so the imports overlap its own. A worker that
+    replaces a lost one is started the usual way, by a fresh interpreter (it imports them in its first
+    task), with the same :data:`QUIET_WORKERS` settings.
     """
     import logging
 
@@ -226,7 +227,7 @@ def local_cluster(workers: int | None = None):
         return LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
                             host="127.0.0.1", scheduler_port=0, dashboard_address=None,
                             scheduler_kwargs={"dashboard": False}, worker_dashboard_address=None,
-                            silence_logs=logging.ERROR)
+                            silence_logs=logging.ERROR, config=dict(QUIET_WORKERS))
 
 
 class ProgressBar:

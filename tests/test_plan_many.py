@@ -135,6 +135,11 @@ def test_a_killed_worker_costs_a_retry_not_a_result(tmp_path, leeds_alone):
             watcher.start()
             index = plan_many([LEEDS_AREA], WEEK, tmp_path / "out", time_limit_s=LIMIT, client=c)
             watcher.join()
+            # The worker that replaced the killed one runs with the local cluster's settings too.
+            c.wait_for_workers(2, timeout=60)
+            import dask
+
+            assert not any(c.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values())
     finally:
         cluster.close()
     assert killed, "no task was seen running"
