@@ -221,6 +221,8 @@ def local_cluster(workers: int | None = None):
     import dask
     from distributed import LocalCluster
 
+    # The settings twice over: the scheduler and the nannies read Dask's config as they are made (here),
+    # the worker processes get `config` from their nanny, also those Dask starts later for lost ones.
     settings: dict[str, Any] = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                                 **QUIET_WORKERS, **_forkserver_settings()}
     with dask.config.set(settings):
