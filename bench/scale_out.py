@@ -40,6 +40,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from patrols.plan_many import scheduler_env
+
 REPO = Path(__file__).resolve().parent.parent
 PATROLS = [sys.executable, "-m", "patrols.cli"]
 AREAS = [REPO / "data" / "westminster" / "area.toml", REPO / "data" / "rutland" / "area.toml",
@@ -64,7 +66,7 @@ class Cluster:
         work.mkdir(parents=True, exist_ok=True)
         info = work / "scheduler.json"
         info.unlink(missing_ok=True)
-        env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+        env = {**os.environ, **scheduler_env()}
         self.procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
                                         "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]

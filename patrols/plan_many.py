@@ -6,14 +6,20 @@ force spreads over the cluster:
 1. ``prepare``: read the area (its network and incidents from the worker's
    cache: each worker loads an area's inputs once, whatever number of its tasks
    it runs) and make every shift's problem (:func:`patrols.planning.prepare_week`);
-2. ``day``: one task per day of the week takes that day's problems out of the
-   prepared week where it lies (Dask runs it beside its input), and ``solve``
-   solves them (:func:`patrols.planning.solve_day`) on any worker: the problems
-   are plain data, never an OR-Tools model, which cannot be pickled;
-3. ``finish``: turn the solutions into the plan (:func:`patrols.planning.finish_week`),
-   then make the two halves of its bundle side by side
-   (:data:`patrols.outputs.bundle.BUNDLE_PARTS`), sent back to this process, which
-   writes each area's folder whole.
+2. ``layout``: how many shift problems each day has (a task beside the
+   prepared week); then one ``solve`` task per shift solves it
+   (:func:`patrols.planning.solve_shift`) on any worker, after the same day's
+   earlier shift (a day's hotspot dosage runs through its shifts in order; days
+   are independent). The problems are plain data, never an OR-Tools model, which
+   cannot be pickled. Shifts, not days, are the unit because a day of a borough
+   is one long shift and some short ones: with days as the unit, one worker
+   often sat idle while the other finished the week's last day. The scheduler
+   hands the most urgent shift to whichever worker is free (see
+   :data:`SCHEDULING`), and a worker fetches an area's prepared week once;
+3. ``plan``: turn the solutions into the plan (:func:`patrols.planning.finish_week`)
+   where the area was prepared, then make the two halves of its bundle
+   (:data:`patrols.outputs.bundle.BUNDLE_PARTS`) on two workers at once, sent
+   back to this process, which writes each area's folder whole.
 
 The arithmetic is that of ``patrols plan``, day seeds included, so each area's
 ``plan.geojson`` is byte for byte the one ``patrols plan`` writes with the same
@@ -48,16 +54,18 @@ from patrols.errors import PatrolsError
 
 # How many times a task may lose its worker before its area fails: "retried once".
 ALLOWED_FAILURES = 1
-DAYS = 7
-# An area's tasks: prepare; per day its problems and their solving; the plan, two bundle halves, the summary.
-TASKS_PER_AREA = 5 + 2 * DAYS
-# Priority of an area's end (plan, bundle, summary) over any preparing or solving, whose priority is the
-# area's size (unit-days x solver seconds, far below this).
+# An area's tasks whatever its size: prepare, layout, the plan, two bundle halves, the summary; each shift
+# adds one (solving it).
+TASKS_PER_AREA = 6
+# Priority of an area's end (plan, bundle, summary) over any preparing or solving, whose priorities come
+# from the area's size (unit-days x solver seconds, far below this; larger areas are prepared first and
+# solved last).
 END_PRIORITY = 10**9
-# Priority of taking a day's problems out of a prepared week: above all, so it runs on the preparing worker
-# as soon as the week is ready. It takes no time, but its input is the whole week, which Dask does not move
-# to another worker: queued behind a long solve, it would hold its day back for the whole of that solve.
-DAY_PRIORITY = 2 * END_PRIORITY
+# More shift problems than any day has (a priority unit: see _submit_solving).
+SHIFTS_PER_DAY_MAX = 1000
+# Priority of counting a prepared week's shifts: above all, so it runs on the preparing worker (beside its
+# input, the whole week) as soon as the week is ready, not behind a long solve.
+LAYOUT_PRIORITY = 2 * END_PRIORITY
 
 
 @dataclass(frozen=True)
@@ -99,29 +107,34 @@ def prepare_task(area_path: str, week: date, seed: int, time_limit_s: float | No
     return Prepared(area_path, data.area.name, prepared, data.area.settings)
 
 
-def day_task(prepared: Prepared, day: int) -> tuple | None:
-    """The ``day``-th day's arguments of :func:`patrols.planning.solve_day` (``None`` past the last)."""
-    from patrols.planning import day_args
-
-    if day >= len(prepared.week.days):
-        return None
-    return day_args(prepared.week, prepared.settings, day)
+def layout_task(prepared: Prepared) -> tuple[int, ...]:
+    """How many shift problems each day of the prepared week has, in order."""
+    return tuple(len(day) for day in prepared.week.days)
 
 
-def solve_task(args: tuple | None) -> list | None:
-    """Solve one day's shifts (a worker task)."""
-    from patrols.planning import solve_day
+def solve_task(prepared: Prepared, day: int, n: int, earlier: tuple | None) -> tuple:
+    """Solve the ``n``-th shift of the ``day``-th day after the day's ``earlier`` one (``None`` for the
+    first), seeded as ``patrols plan`` seeds it: its ``SlotResult`` and the day's dosage after it (a
+    worker task)."""
+    from patrols.planning import DayDosage, day_args, solve_shift
 
-    return None if args is None else solve_day(*args)
+    tasks, repeat_value, daily_cap, limit, seed, workers, min_share = day_args(prepared.week,
+                                                                               prepared.settings, day)
+    dosage = DayDosage() if earlier is None else earlier[1]
+    return solve_shift(tasks[n], n, dosage, repeat_value, daily_cap, limit, seed, workers, min_share)
 
 
-def finish_task(prepared: Prepared, *days: list | None) -> Any:
-    """The area's plan from its solved days (a worker task): :class:`patrols.plan.Plan`."""
+def finish_task(prepared: Prepared, layout: tuple[int, ...], *solved: tuple) -> Any:
+    """The area's plan from its solved shifts, day by day as ``layout`` counts them (a worker task):
+    :class:`patrols.plan.Plan`."""
     from patrols.inputs import WORKER_INPUTS, load_area_data
     from patrols.planning import finish_week
 
     data = load_area_data(prepared.area_path, cache=WORKER_INPUTS, incidents=False)
-    results = [d for d in days if d is not None]
+    results, at = [], 0
+    for count in layout:
+        results.append([r for r, _ in solved[at:at + count]])
+        at += count
     return finish_week(data.area, data.network, prepared.week, results, workers=1,
                        solve_wall_s=sum(r.seconds for day in results for r in day))
 
@@ -181,6 +194,31 @@ QUIET_WORKERS = {"distributed.worker.profile.enabled": False,
                  "distributed.admin.system-monitor.interval": "2s"}
 
 
+# How the scheduler hands out tasks. Dask sends a task to a worker as soon as its inputs are ready, to one
+# holding them, and queues only "root-ish" tasks (a group of tasks larger than the cluster, with few inputs)
+# on the scheduler, handing each to the next worker with a free thread, most urgent first. Here every
+# shift's input is its area's prepared week: left to the first rule, all of an area's shifts queued on the
+# worker that prepared it, in that worker's order, and work stealing moved them to the other only after a
+# second or more; a long shift could wait behind another there while the other worker sat idle. Counting
+# a group of shifts root-ish whatever the number of their inputs, and giving a worker one task at a time
+# (``worker-saturation`` 1.0), makes the scheduler one queue for all the run's shifts, in priority order.
+SCHEDULING = {"distributed.scheduler.worker-saturation": 1.0,
+              "distributed.scheduler.rootish-taskgroup-dependencies": 10**9}
+
+
+def scheduler_env() -> dict[str, str]:
+    """Environment variables for a ``dask scheduler`` started apart, to run plan-many as the local cluster
+    does: a task whose worker is lost is retried once (:data:`ALLOWED_FAILURES`), and the shifts are
+    handed out from one queue (:data:`SCHEDULING`).
+
+    >>> scheduler_env()["DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION"]
+    '1.0'
+    """
+    settings = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, **SCHEDULING}
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+            for key, value in settings.items()}
+
+
 def dask_setup(worker: Any) -> None:
     """Dask's preload hook: ``dask worker --preload patrols.plan_many`` imports :data:`WORKER_MODULES` as
     the worker starts, so its first task does not wait for them (a cluster outlives its runs)."""
@@ -223,7 +261,7 @@ def local_cluster(workers: int | None = None):
 
     # The settings twice over: the scheduler and the nannies read Dask's config as they are made (here),
     # the worker processes get `config` from their nanny, also those Dask starts later for lost ones.
-    settings: dict[str, Any] = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+    settings: dict[str, Any] = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, **SCHEDULING,
                                 **QUIET_WORKERS, **_forkserver_settings()}
     with dask.config.set(settings):
         return LocalCluster(n_workers=workers or cores(), threads_per_worker=1, processes=True,
@@ -241,6 +279,10 @@ class ProgressBar:
         self.areas, self.tasks = areas, tasks
         self.areas_done = self.tasks_done = self.failed = 0
         self.began = time.perf_counter()
+
+    def expect(self, tasks: int) -> None:
+        """Count ``tasks`` more to do (an area's shifts are known once it is prepared)."""
+        self.tasks += tasks
 
     def update(self, tasks: int = 0, areas: int = 0, failed: int = 0) -> None:
         """Count finished tasks and areas and draw the line again."""
@@ -305,26 +347,54 @@ def task_key(role: str, folder: str, part: str = "") -> str:
     return "-".join(x for x in (role, folder, part, uuid.uuid4().hex) if x)
 
 
-def _submit_end(client: Any, prep: Any, solved: list[Any], tile_url: str | None, folder: str,
-                weight: int) -> list[Any]:
-    """An area's end, once it is prepared: its plan, the two halves of its bundle and its summary.
+def _on(workers: list[str]) -> dict[str, Any]:
+    """``client.submit``'s arguments to run a task on one of ``workers``, or on any other when they are
+    gone by then (none: anywhere)."""
+    return {"workers": workers, "allow_other_workers": True} if workers else {}
 
-    The plan is made where the area was prepared (its network is loaded there),
-    then the bundle's halves side by side; all go before any solving, so the last
-    area's tail is as short as it can be; of two areas' ends the larger's goes first (it is the one
-    the run waits for: its last day is the last long task).
+
+def _submit_solving(client: Any, prep: Any, layout: tuple[int, ...], folder: str, weight: int) -> list[Any]:
+    """An area's shifts, once its layout is known, each solved after its day's earlier shift; then the
+    plan, made where the area was prepared (its network is loaded there), before any solving once it can
+    run (it ends an area).
+
+    Order: the smaller areas' shifts first, so their plans and bundles (which cannot be split) are made
+    while the larger areas' shifts still run, and those, many and short, fill the end of the run evenly.
+    Within an area a day's first shift goes before its later ones (the rest of its day waits for it, and
+    it is mostly the longest), so the long tasks start first.
     """
+    solved = []
+    for d, count in enumerate(layout):
+        earlier = None
+        for n in range(count):
+            key = task_key("solve", folder, f"d{d}s{n}")
+            earlier = client.submit(solve_task, prep, d, n, earlier, key=key,
+                                    priority=(count - n) - SHIFTS_PER_DAY_MAX * weight)
+            solved.append(earlier)
+    where = list(client.who_has([prep]).get(prep.key, ()))
+    plan = client.submit(finish_task, prep, layout, *solved, key=task_key("plan", folder),
+                         priority=END_PRIORITY + weight, **_on(where))
+    return [*solved, plan]
+
+
+def _submit_bundle(client: Any, plan: Any, tile_url: str | None, folder: str, weight: int) -> list[Any]:
+    """The two halves of an area's bundle and its summary, once its plan is made: one half where the plan
+    is, the other on the least busy other worker. Left to Dask, both would queue where the plan is (a task
+    goes where its input lies) until work stealing moved one, which took 1-1.5 s on two workers."""
     from patrols.outputs.bundle import BUNDLE_PARTS
 
+    here = list(client.who_has([plan]).get(plan.key, ()))
+    others = [w for w in client.scheduler_info().get("workers", {}) if w not in here]
+    if others:
+        busy = client.processing(others)
+        others = [min(others, key=lambda w: (len(busy.get(w, ())), w))]
+    places = [here, others]
     priority = END_PRIORITY + weight
-
-    where = list(client.who_has([prep]).get(prep.key, ()))
-    plan = client.submit(finish_task, prep, *solved, key=task_key("plan", folder), priority=priority,
-                         workers=where or None, allow_other_workers=True)
     halves = [client.submit(files_task, plan, part, tile_url, key=task_key("files", folder, part),
-                            priority=priority) for part in BUNDLE_PARTS]
-    summary = client.submit(summary_task, plan, key=task_key("summary", folder), priority=priority)
-    return [plan, *halves, summary]
+                            priority=priority, **_on(places[i % 2])) for i, part in enumerate(BUNDLE_PARTS)]
+    summary = client.submit(summary_task, plan, key=task_key("summary", folder), priority=priority,
+                            **_on(here))
+    return [*halves, summary]
 
 
 def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, seed: int = 0,
@@ -375,7 +445,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     # The small files are checked here, so a bad area is reported before any cluster work.
     tiles: dict[str, str | None] = {}
     parts: dict[str, list[Any]] = {}
-    pending: dict[str, tuple[Any, list[Any]]] = {}
+    prepared: dict[str, Any] = {}
     sizes: dict[str, int] = {}
     for run in runs:
         try:
@@ -398,23 +468,26 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
             for run in runs:
                 if run.status == "failed":
                     continue
-                # The largest areas first: their preparation and days are the run's critical path. A plan
-                # and its bundle go before any solving as soon as they can (they end an area).
-                weight = sizes[run.area_path]
+                # The largest areas are prepared first: their preparation is the longest.
                 prep = client.submit(prepare_task, run.area_path, week, seed, time_limit_s,
-                                     key=task_key("prepare", run.folder), priority=weight)
-                days = [client.submit(day_task, prep, d, key=task_key("day", run.folder, f"d{d}"),
-                                      priority=DAY_PRIORITY) for d in range(DAYS)]
-                solved = [client.submit(solve_task, day, key=task_key("solve", run.folder, f"d{d}"),
-                                        priority=weight) for d, day in enumerate(days)]
+                                     key=task_key("prepare", run.folder), priority=sizes[run.area_path])
                 run.tasks = TASKS_PER_AREA
                 futures[prep] = (run, "prepare")
-                futures.update({f: (run, "task") for f in [*days, *solved]})
-                pending[run.area_path] = (prep, solved)
-            bar = progress or ProgressBar(len(runs), sum(r.tasks for r in runs), enabled=False)
+                layout = client.submit(layout_task, prep, key=task_key("layout", run.folder),
+                                       priority=LAYOUT_PRIORITY)
+                futures[layout] = (run, "layout")
+                prepared[run.area_path] = prep
+            bar = progress or ProgressBar(len(runs), 0, enabled=False)
+            bar.expect(sum(r.tasks for r in runs))
             bar.update(areas=sum(1 for r in runs if r.status == "failed"),
                        failed=sum(1 for r in runs if r.status == "failed"))
             running = as_completed(list(futures))
+
+            def add(run: AreaRun, role: str, new: list[Any]) -> None:
+                futures.update({f: (run, role) for f in new})
+                for f in new:
+                    running.add(f)
+
             for fut in running:
                 run, role = futures[fut]
                 if run.status == "failed":
@@ -432,15 +505,22 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                     bar.update(tasks=1)
                     continue
                 bar.update(tasks=1)
-                if role == "prepare":
-                    plan, *ends = _submit_end(client, *pending[run.area_path], tiles[run.area_path],
-                                              run.folder, sizes[run.area_path])
-                    futures[plan] = (run, "task")
-                    futures.update({f: (run, "files") for f in ends})
-                    parts[run.area_path] = ends
-                    for f in (plan, *ends):
-                        running.add(f)
-                if role == "files" and all(f.status == "finished" for f in parts[run.area_path]):
+                weight = sizes[run.area_path]
+                if role == "layout":
+                    *shifts, plan = _submit_solving(client, prepared[run.area_path], fut.result(), run.folder,
+                                                    weight)
+                    run.tasks += len(shifts)
+                    bar.expect(len(shifts))
+                    add(run, "task", shifts)
+                    add(run, "plan", [plan])
+                elif role == "plan":
+                    parts[run.area_path] = _submit_bundle(client, fut, tiles[run.area_path], run.folder,
+                                                          weight)
+                    add(run, "files", parts[run.area_path])
+                elif (role == "files" and run.status == "pending"
+                      and all(f.status == "finished" for f in parts[run.area_path])):
+                    # Written once: the parts' states change beside this loop, so when the last two finish
+                    # together both can find all three finished.
                     *halves, summary = parts[run.area_path]
                     files: dict[str, str | bytes] = {}
                     for half in halves:

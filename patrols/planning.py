@@ -22,7 +22,7 @@ import time as clock
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -342,6 +342,15 @@ def restrict(problem: ShiftProblem, keep: list[int]) -> ShiftProblem:
 
 
 # ------------------------------------------------------------------ solving
+@dataclass(frozen=True)
+class DayDosage:
+    """What a day's shifts pass on to the next: each hotspot's visits so far that day, in our plan and
+    in the naive planner's (hotspot index -> visits)."""
+
+    ours: Counter[int] = field(default_factory=Counter)
+    naive: Counter[int] = field(default_factory=Counter)
+
+
 def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_limit: float,
               seed: int, workers: int, min_share: float = defaults.HOTSPOT_MIN_SHARE) -> list[SlotResult]:
     """Solve one day's shifts in order, the hotspot dosage carried from shift to shift.
@@ -349,58 +358,72 @@ def solve_day(tasks: list[SlotTask], repeat_value: float, daily_cap: int, time_l
     The k-th visit of the day to a hotspot is worth ``repeat_value ** (k-1)`` of
     its prize; at ``daily_cap`` visits the hotspot is no longer offered that
     day. The naive baseline runs on the same problems with the same valuation
-    (its own visit counts), so the two are compared like for like.
+    (its own visit counts), so the two are compared like for like. Each shift is
+    :func:`solve_shift`, the ``n``-th of the day seeded ``seed + n``.
 
     Returns
     -------
     list of SlotResult
         One per task, in order.
     """
-    ours: Counter[int] = Counter()
-    naive: Counter[int] = Counter()
+    dosage = DayDosage()
     out = []
     for n, task in enumerate(tasks):
-        problem = task.problem
-        began = clock.perf_counter()
-        prize = problem.prize.copy()
-        for i, h in enumerate(task.hotspot_of_point):
-            if h >= 0:
-                prize[i] = 0.0 if ours[h] >= daily_cap else prize[i] * repeat_value ** ours[h]
-                if prize[i] < task.min_prize:
-                    prize[i] = 0.0
-        keep = [i for i in range(problem.n_points) if task.hotspot_of_point[i] < 0 or prize[i] > 0]
-        sub = restrict(replace(problem, prize=prize), keep)
-        # Work budgets, not the clock: the same seed gives the same plan under any load.
-        task_limit = time_limit if task.time_limit is None else task.time_limit
-        sol = solve(sub, time_limit=task_limit, seed=seed + n, workers=workers, deterministic=True)
-        sol = replace(
-            sol,
-            routes=tuple(tuple(keep[i] for i in r) for r in sol.routes),
-            unserved=tuple(replace(u, point=keep[u.point]) for u in sol.unserved),
-        )
-        value = tuple(tuple(float(prize[i]) for i in r) for r in sol.routes)
-        for r in sol.routes:
-            for i in r:
-                if task.hotspot_of_point[i] >= 0:
-                    ours[task.hotspot_of_point[i]] += 1
-        sol, value = fill_empty(problem, task.hotspot_of_point, sol, value, ours, repeat_value,
-                                 min_share, task_limit, seed + n)
-        # The naive planner on the same shift, valued with its own dosage.
-        nproblem = task.naive_problem
-        base = naive_routes(nproblem, task.fixed_open)
-        base_value = 0.0
-        for r in base:
-            for i, _ in r:
-                h = task.naive_hotspot_of_point[i]
-                if h >= 0 and naive[h] < daily_cap:
-                    base_value += float(nproblem.prize[i]) * repeat_value ** naive[h]
-                    naive[h] += 1
-        base_busy = sum(busy_seconds(nproblem, k, [i for i, _ in r]) for k, r in enumerate(base))
-        base_hot = sum(hotspot_seconds(nproblem, k, [i for i, _ in r]) for k, r in enumerate(base))
-        hot = sum(hotspot_seconds(problem, k, list(r)) for k, r in enumerate(sol.routes))
-        out.append(SlotResult(sol, value, base, base_value, base_busy, hot, base_hot,
-                              clock.perf_counter() - began))
+        result, dosage = solve_shift(task, n, dosage, repeat_value, daily_cap, time_limit, seed, workers,
+                                     min_share)
+        out.append(result)
     return out
+
+
+def solve_shift(task: SlotTask, n: int, dosage: DayDosage, repeat_value: float, daily_cap: int,
+                time_limit: float, seed: int, workers: int,
+                min_share: float = defaults.HOTSPOT_MIN_SHARE) -> tuple[SlotResult, DayDosage]:
+    """Solve the ``n``-th shift of a day (seeded ``seed + n``) after the day's earlier shifts' ``dosage``.
+
+    One step of :func:`solve_day`, which it is exactly: ``dosage`` is left as it is, and the day's
+    dosage after this shift is returned beside its result, for the next shift.
+    """
+    ours, naive = Counter(dosage.ours), Counter(dosage.naive)
+    problem = task.problem
+    began = clock.perf_counter()
+    prize = problem.prize.copy()
+    for i, h in enumerate(task.hotspot_of_point):
+        if h >= 0:
+            prize[i] = 0.0 if ours[h] >= daily_cap else prize[i] * repeat_value ** ours[h]
+            if prize[i] < task.min_prize:
+                prize[i] = 0.0
+    keep = [i for i in range(problem.n_points) if task.hotspot_of_point[i] < 0 or prize[i] > 0]
+    sub = restrict(replace(problem, prize=prize), keep)
+    # Work budgets, not the clock: the same seed gives the same plan under any load.
+    task_limit = time_limit if task.time_limit is None else task.time_limit
+    sol = solve(sub, time_limit=task_limit, seed=seed + n, workers=workers, deterministic=True)
+    sol = replace(
+        sol,
+        routes=tuple(tuple(keep[i] for i in r) for r in sol.routes),
+        unserved=tuple(replace(u, point=keep[u.point]) for u in sol.unserved),
+    )
+    value = tuple(tuple(float(prize[i]) for i in r) for r in sol.routes)
+    for r in sol.routes:
+        for i in r:
+            if task.hotspot_of_point[i] >= 0:
+                ours[task.hotspot_of_point[i]] += 1
+    sol, value = fill_empty(problem, task.hotspot_of_point, sol, value, ours, repeat_value,
+                             min_share, task_limit, seed + n)
+    # The naive planner on the same shift, valued with its own dosage.
+    nproblem = task.naive_problem
+    base = naive_routes(nproblem, task.fixed_open)
+    base_value = 0.0
+    for r in base:
+        for i, _ in r:
+            h = task.naive_hotspot_of_point[i]
+            if h >= 0 and naive[h] < daily_cap:
+                base_value += float(nproblem.prize[i]) * repeat_value ** naive[h]
+                naive[h] += 1
+    base_busy = sum(busy_seconds(nproblem, k, [i for i, _ in r]) for k, r in enumerate(base))
+    base_hot = sum(hotspot_seconds(nproblem, k, [i for i, _ in r]) for k, r in enumerate(base))
+    hot = sum(hotspot_seconds(problem, k, list(r)) for k, r in enumerate(sol.routes))
+    result = SlotResult(sol, value, base, base_value, base_busy, hot, base_hot, clock.perf_counter() - began)
+    return result, DayDosage(ours, naive)
 
 
 def fill_empty(problem: ShiftProblem, hotspot_of_point: tuple[int, ...], sol: ShiftSolution,
@@ -640,6 +663,8 @@ class WeekProblem:
     streets: tuple
     focus: dict[str, Any]
     timing: dict[str, float]
+    spread_reference: dict = field(default_factory=dict)
+    """Uniform references of the visits' spread drawn before solving (:func:`spread_reference`)."""
 
 
 def day_args(week: WeekProblem, settings: Settings, day: int, workers: int = 1) -> tuple:
@@ -727,7 +752,8 @@ def prepare_week(area: Area, network: Network, incidents: pd.DataFrame, week_sta
         days=[by_day[d] for d in sorted(by_day)], districts=districts, at_sites=at_sites,
         escalations=escalations, feedback=feedback, hot_segments=hot, streets=streets,
         focus=segments.attrs.get("hotspots", {}),
-        timing={"hotspots_s": round(scored - began, 2), "travel_times_s": round(timed - scored, 2)})
+        timing={"hotspots_s": round(scored - began, 2), "travel_times_s": round(timed - scored, 2)},
+        spread_reference=spread_reference(area, visits, seed))
 
 
 def finish_week(area: Area, network: Network, week: WeekProblem, results_by_day: list[list[SlotResult]],
@@ -788,8 +814,9 @@ def finish_week(area: Area, network: Network, week: WeekProblem, results_by_day:
         for s in r.stops:
             if s.kind == "protective" and (s.ref, r.date, r.shift) in tier_keys and s.arrive:
                 planned_times[s.ref].append(s.arrive)
-    spread = visit_spread(area, visits, planned_times, seed)
-    base_spread = visit_spread(area, visits, base_times, seed)
+    memo = dict(week.spread_reference)
+    spread = visit_spread(area, visits, planned_times, seed, memo)
+    base_spread = visit_spread(area, visits, base_times, seed, memo)
 
     shortfall = extra_units_needed(dict(missing), {(s.date, s.shift): s for s in staffed}, area, table,
                            min(limit, 2.0), seed) if missing else []
@@ -884,8 +911,11 @@ def _unstaffed(unserved: list) -> dict[tuple[date, str], int]:
 
 
 def visit_spread(area: Area, visits: list[Visit], times: dict[str, list[datetime]],
-                 seed: int) -> dict[str, Any]:
-    """Per-site spread of visit hours beside uniform random times in the same windows."""
+                 seed: int, memo: dict | None = None) -> dict[str, Any]:
+    """Per-site spread of visit hours beside uniform random times in the same windows.
+
+    ``memo``: uniform references already drawn (see :func:`patrols.predictability.site_spread`).
+    """
     sites = {s.site_id: s for s in area.sites}
     tz = area.settings.timezone
     per_site = {}
@@ -893,5 +923,18 @@ def visit_spread(area: Area, visits: list[Visit], times: dict[str, list[datetime
         got = sorted(times.get(site_id, []))
         window = site_window(sites[site_id], defaults.SITE_WINDOWS)
         spans = [window_holding(window, t, tz) for t in got]
-        per_site[site_id] = site_spread(got, spans, tz, seed)
+        per_site[site_id] = site_spread(got, spans, tz, seed, memo)
     return summarize_spread(per_site)
+
+
+def spread_reference(area: Area, visits: list[Visit], seed: int) -> dict:
+    """The uniform references of :func:`visit_spread` for the weekly visits as allocated, drawn before
+    solving: when a plan makes every visit of a site on its day (as it mostly does), its spread needs
+    no draws of its own (the naive plan's neither)."""
+    memo: dict = {}
+    allocated: dict[str, list[datetime]] = defaultdict(list)
+    for v in visits:
+        if v.source == "tier":
+            allocated[v.site_id].append(v.target)
+    visit_spread(area, visits, allocated, seed, memo)
+    return memo

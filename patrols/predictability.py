@@ -67,8 +67,11 @@ def uniform_reference(windows: Sequence[tuple[float, float]], tz: str,
 
 
 def site_spread(times: Sequence[datetime], windows: Sequence[tuple[float, float]], tz: str,
-                seed: int = 0) -> dict[str, float]:
+                seed: int = 0, memo: dict | None = None) -> dict[str, float]:
     """Spread of one site's visits beside the uniform-random reference.
+
+    ``memo`` holds references already drawn, by their windows (the same windows, time zone and seed
+    give the same draws); the reference drawn here is added to it.
 
     Returns
     -------
@@ -79,7 +82,13 @@ def site_spread(times: Sequence[datetime], windows: Sequence[tuple[float, float]
     zone = ZoneInfo(tz)
     hours = [t.astimezone(zone).hour for t in times]
     ent = hour_entropy(hours)
-    u_ent, u_share = uniform_reference(windows, tz, seed)
+    key = (tuple(windows), tz, seed)
+    if memo is not None and key in memo:
+        u_ent, u_share = memo[key]
+    else:
+        u_ent, u_share = uniform_reference(windows, tz, seed)
+        if memo is not None:
+            memo[key] = u_ent, u_share
     return {
         "visits": len(hours),
         "entropy_bits": round(ent, 4),

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from patrols.outputs.geojson import plan_geojson_text
-from patrols.plan_many import ProgressBar, folder_name, local_cluster, plan_many
+from patrols.plan_many import ProgressBar, folder_name, local_cluster, plan_many, scheduler_env
 
 from conftest import LEEDS_AREA, REPO, WESTMINSTER_AREA
 
@@ -90,6 +90,17 @@ def test_areas_as_tasks_give_the_bundles_patrols_plan_gives(client, tmp_path, de
     page = (tmp_path / "out" / "index.html").read_text()
     assert 'href="city-of-westminster/map.html"' in page and "file not found" in page
     assert not re.search(r"(src|href)=\"https?:", page)
+    # The scheduler held shifts in its one queue (SCHEDULING) rather than sending each to the worker
+    # holding its week.
+    assert _queued_shifts(client)
+
+
+def _queued_shifts(c) -> bool:
+    """Whether the scheduler queued any ``solve`` task (a shift) before handing it to a worker."""
+    def seen(dask_scheduler) -> bool:
+        return any(str(t[0]).startswith("solve-") and t[2] == "queued" for t in dask_scheduler.transition_log)
+
+    return c.run_on_scheduler(seen)
 
 
 def test_an_area_that_fails_while_planning_fails_alone(client, tmp_path):
@@ -149,7 +160,7 @@ def test_a_killed_worker_costs_a_retry_not_a_result(tmp_path, leeds_alone):
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+    env = {**os.environ, **scheduler_env()}
     return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log.open("w"),
                             stderr=subprocess.STDOUT, cwd=REPO, env=env)
 
@@ -175,6 +186,7 @@ def test_plan_many_on_a_scheduler_and_workers_started_apart(tmp_path, leeds_alon
             c.wait_for_workers(2, timeout=60)
             # `--preload patrols.plan_many` imported the tasks' modules as the workers started.
             assert all(c.run(lambda: "patrols.planning" in sys.modules).values())
+            assert c.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION) == 1.0
         out = tmp_path / "out"
         run = subprocess.run([sys.executable, "-m", "patrols.cli", "plan-many", "--areas", str(LEEDS_AREA),
                               "--week", WEEK.isoformat(), "--out", str(out), "--time-limit", str(LIMIT),
