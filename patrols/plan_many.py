@@ -464,7 +464,11 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
         # What each task computed, on which worker: the run's worker-seconds beside its wall time.
         with get_task_stream(client) as stream:
             n_workers = len(client.scheduler_info().get("workers", {}))
-            futures: dict[Any, tuple[AreaRun, str]] = {}
+            # Each task's area and role by its key, for the whole run; the futures themselves only while
+            # their area runs, so a done area's results leave the workers' memory (a national run has
+            # hundreds of areas).
+            roles: dict[str, tuple[AreaRun, str]] = {}
+            live: dict[str, list[Any]] = {}
             for run in runs:
                 if run.status == "failed":
                     continue
@@ -472,31 +476,34 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                 prep = client.submit(prepare_task, run.area_path, week, seed, time_limit_s,
                                      key=task_key("prepare", run.folder), priority=sizes[run.area_path])
                 run.tasks = TASKS_PER_AREA
-                futures[prep] = (run, "prepare")
                 layout = client.submit(layout_task, prep, key=task_key("layout", run.folder),
                                        priority=LAYOUT_PRIORITY)
-                futures[layout] = (run, "layout")
+                roles.update({prep.key: (run, "prepare"), layout.key: (run, "layout")})
+                live[run.area_path] = [prep, layout]
                 prepared[run.area_path] = prep
             bar = progress or ProgressBar(len(runs), 0, enabled=False)
             bar.expect(sum(r.tasks for r in runs))
             bar.update(areas=sum(1 for r in runs if r.status == "failed"),
                        failed=sum(1 for r in runs if r.status == "failed"))
-            running = as_completed(list(futures))
+            running = as_completed([f for fs in live.values() for f in fs])
 
             def add(run: AreaRun, role: str, new: list[Any]) -> None:
-                futures.update({f: (run, role) for f in new})
+                roles.update({f.key: (run, role) for f in new})
+                live[run.area_path] += new
                 for f in new:
                     running.add(f)
 
             for fut in running:
-                run, role = futures[fut]
+                run, role = roles[fut.key]
                 if run.status == "failed":
                     bar.update(tasks=1)
                     continue
                 if fut.status == "error":
                     run.status, run.reason = "failed", _reason(fut.exception())
                     # The area's other tasks are dropped: their results are not wanted.
-                    client.cancel([f for f, (r, _) in futures.items() if r is run and not f.done()])
+                    client.cancel([f for f in live.pop(run.area_path) if not f.done()])
+                    prepared.pop(run.area_path, None)
+                    parts.pop(run.area_path, None)
                     bar.update(tasks=1, areas=1, failed=1)
                     if on_area:
                         on_area(run)
@@ -527,11 +534,12 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                         files.update(half.result())
                     write_folder(files, out / run.folder)
                     run.status, run.summary = "done", summary.result()
+                    del live[run.area_path], prepared[run.area_path], parts[run.area_path]
                     bar.update(areas=1)
                     if on_area:
                         on_area(run)
             bar.close()
-        _count_worker_seconds(stream.data, {f.key: run for f, (run, _) in futures.items()})
+        _count_worker_seconds(stream.data, {key: run for key, (run, _) in roles.items()})
     finally:
         if own:
             cluster = getattr(client, "cluster", None)
