@@ -47,6 +47,28 @@ def test_uniform_reference_is_a_fair_yardstick():
     assert fixed["ratio"] == 0.0 and fixed["max_hour_share"] == 1.0
 
 
+def test_a_reference_drawn_once_serves_every_spread_in_the_same_windows(monkeypatch):
+    """`prepare_week` draws the references of the visits as allocated; the plan's spread and the naive
+    plan's take them from the memo when their windows match, with the very figures a fresh draw gives."""
+    import patrols.predictability as predictability
+
+    wide = [(datetime(2018, 7, 2 + d // 2, 17, tzinfo=LONDON).timestamp(),
+             datetime(2018, 7, 3 + d // 2, 7, tzinfo=LONDON).timestamp()) for d in range(14)]
+    times = [datetime(2018, 7, 2, 17 + h % 7, tzinfo=LONDON) for h in range(14)]
+    fresh = site_spread(times, wide, "Europe/London", seed=3)
+    memo: dict = {}
+    drawn = []
+    real = predictability.uniform_reference
+    monkeypatch.setattr(predictability, "uniform_reference", lambda *a: drawn.append(a) or real(*a))
+    assert site_spread(times, wide, "Europe/London", 3, memo) == fresh
+    assert site_spread(times[::-1], wide, "Europe/London", 3, memo) == fresh
+    assert len(drawn) == 1 and len(memo) == 1
+    # Other windows, or another seed, are drawn anew.
+    site_spread(times, [*wide[:-1], (wide[-1][0], wide[-1][1] + 3600)], "Europe/London", 3, memo)
+    site_spread(times, wide, "Europe/London", 4, memo)
+    assert len(drawn) == 3
+
+
 @pytest.fixture(scope="module")
 def week(leeds_area, leeds_network, leeds_incidents):
     return plan_week(leeds_area, leeds_network, leeds_incidents, WEEK, seed=4, time_limit_s=0.3)
