@@ -100,7 +100,7 @@ def prepare_task(area_path: str, week: date, seed: int, time_limit_s: float | No
     from patrols.inputs import WORKER_INPUTS, load_area_data
     from patrols.planning import prepare_week
 
-    # An area's tasks mostly run where its first ran: Dask keeps them beside their inputs.
+    # The area's plan is made on this worker too, from the network this leaves in the worker's cache.
     data = load_area_data(area_path, cache=WORKER_INPUTS)
     prepared = prepare_week(data.area, data.network, data.incidents, week, seed=seed,
                             time_limit_s=time_limit_s, tension=data.tension, events=data.events)
@@ -445,7 +445,6 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
     # The small files are checked here, so a bad area is reported before any cluster work.
     tiles: dict[str, str | None] = {}
     parts: dict[str, list[Any]] = {}
-    prepared: dict[str, Any] = {}
     sizes: dict[str, int] = {}
     for run in runs:
         try:
@@ -479,8 +478,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                 layout = client.submit(layout_task, prep, key=task_key("layout", run.folder),
                                        priority=LAYOUT_PRIORITY)
                 roles.update({prep.key: (run, "prepare"), layout.key: (run, "layout")})
-                live[run.area_path] = [prep, layout]
-                prepared[run.area_path] = prep
+                live[run.area_path] = [prep, layout]  # the prepared week first
             bar = progress or ProgressBar(len(runs), 0, enabled=False)
             bar.expect(sum(r.tasks for r in runs))
             bar.update(areas=sum(1 for r in runs if r.status == "failed"),
@@ -502,7 +500,6 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                     run.status, run.reason = "failed", _reason(fut.exception())
                     # The area's other tasks are dropped: their results are not wanted.
                     client.cancel([f for f in live.pop(run.area_path) if not f.done()])
-                    prepared.pop(run.area_path, None)
                     parts.pop(run.area_path, None)
                     bar.update(tasks=1, areas=1, failed=1)
                     if on_area:
@@ -514,7 +511,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                 bar.update(tasks=1)
                 weight = sizes[run.area_path]
                 if role == "layout":
-                    *shifts, plan = _submit_solving(client, prepared[run.area_path], fut.result(), run.folder,
+                    *shifts, plan = _submit_solving(client, live[run.area_path][0], fut.result(), run.folder,
                                                     weight)
                     run.tasks += len(shifts)
                     bar.expect(len(shifts))
@@ -534,7 +531,7 @@ def plan_many(area_paths: Sequence[str | Path], week: date, out: str | Path, see
                         files.update(half.result())
                     write_folder(files, out / run.folder)
                     run.status, run.summary = "done", summary.result()
-                    del live[run.area_path], prepared[run.area_path], parts[run.area_path]
+                    del live[run.area_path], parts[run.area_path]
                     bar.update(areas=1)
                     if on_area:
                         on_area(run)
